@@ -1,0 +1,1 @@
+"""The Qt-free core: reading stores, decoding events, detection, demo data and benchmarks."""
