@@ -19,6 +19,7 @@ EVENT_FIELDS = (
     "actor",
     "payload",
     "metadata",
+    "category",  # optional: where a store keeps a stream category (else: the stream name's prefix)
 )
 
 #: The logical fields of a command log.
@@ -87,11 +88,13 @@ class EventFilter:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A keyset page. ``next_after``/``prev_before`` are the cursors for the neighbouring pages
-    (None where there is nothing more in that direction, as far as this page can tell)."""
+    """A keyset page in reading order. ``has_more`` says whether more rows follow in the direction
+    read; ``first_key``/``last_key`` are the keyset cursors (sort value, position) of its ends."""
 
     events: tuple[RecordedEvent, ...]
     has_more: bool
+    first_key: tuple[Any, int] | None = None
+    last_key: tuple[Any, int] | None = None
 
     @property
     def first_position(self) -> int | None:

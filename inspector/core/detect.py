@@ -1,0 +1,143 @@
+"""Layout detection: reflect a database, ask every known layout definition whether it fits, and rank
+the candidates by confidence with the reasons. Unknown schemas get a proposed mapping instead
+(see ``propose``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol, Sequence
+
+from sqlalchemy.engine import Engine
+
+from .errors import LayoutError
+from .layout import Layout
+from .schema import SchemaInfo, TableInfo, reflect
+
+
+@dataclass(frozen=True)
+class LayoutCandidate:
+    layout: Layout
+    confidence: float  # 0..1
+    reasons: tuple[str, ...]
+    source: str = "known"  # "known" (a layout definition), "proposed" (heuristic), "mapping" (a file)
+
+    def to_json(self) -> dict:
+        return {
+            "layout": self.layout.name,
+            "title": self.layout.title,
+            "table": self.layout.table,
+            "confidence": round(self.confidence, 3),
+            "reasons": list(self.reasons),
+            "source": self.source,
+            "fields": {k: v.spec() for k, v in self.layout.fields.items()},
+            "notes": list(self.layout.notes),
+        }
+
+
+class LayoutDefinition(Protocol):
+    """What a ``register_layouts`` hook returns: a named layout family that recognises itself in a
+    reflected schema (table names vary: ``<app>_events``, schemas, naming strategies)."""
+
+    name: str
+    title: str
+
+    def match(self, schema: SchemaInfo, engine: Engine) -> list[LayoutCandidate]: ...
+
+
+@dataclass(frozen=True)
+class Detection:
+    dialect: str
+    candidates: tuple[LayoutCandidate, ...]  # best first
+    proposals: tuple[LayoutCandidate, ...] = ()  # heuristic mappings when no candidate fits
+    tables: tuple[str, ...] = field(default=())
+
+    @property
+    def best(self) -> LayoutCandidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def to_json(self) -> dict:
+        return {
+            "dialect": self.dialect,
+            "candidates": [c.to_json() for c in self.candidates],
+            "proposals": [p.to_json() for p in self.proposals],
+            "tables": list(self.tables),
+        }
+
+
+def score_columns(table: TableInfo, required: Sequence[str], optional: Sequence[str] = ()) -> tuple[float, list[str]]:
+    """A confidence from how many of a layout's columns a table has (required ones must all be there)."""
+    missing = [c for c in required if not table.column(c)]
+    if missing:
+        return 0.0, [f"{table.qualified} lacks {', '.join(missing)}"]
+    have_opt = [c for c in optional if table.column(c)]
+    conf = 0.75 + 0.2 * (len(have_opt) / len(optional) if optional else 1.0)
+    reasons = [f"table {table.qualified} has {', '.join(required)}"]
+    if optional:
+        reasons.append(f"{len(have_opt)}/{len(optional)} optional columns present")
+    return conf, reasons
+
+
+def detect(
+    engine: Engine,
+    definitions: Iterable[LayoutDefinition],
+    schema: SchemaInfo | None = None,
+    propose: bool = True,
+) -> Detection:
+    schema = schema or reflect(engine)
+    cands: list[LayoutCandidate] = []
+    for d in definitions:
+        for c in d.match(schema, engine):
+            if c.confidence > 0:
+                table = schema.get(c.layout.table)
+                cands.append(c if table is None else LayoutCandidate(c.layout.with_types(table.types()), c.confidence, c.reasons, c.source))
+    cands.sort(key=lambda c: -c.confidence)
+    proposals: tuple[LayoutCandidate, ...] = ()
+    if propose and not cands:
+        from .propose import propose_layouts
+
+        proposals = tuple(propose_layouts(engine, schema))
+    return Detection(schema.dialect, tuple(cands), proposals, tuple(t.qualified for t in schema.tables))
+
+
+def validate_layout(layout: Layout, schema: SchemaInfo) -> Layout:
+    """Check a (user-written) layout against the database and attach its column types."""
+    table = schema.get(layout.table)
+    if table is None:
+        names = ", ".join(t.qualified for t in schema.tables) or "none"
+        raise LayoutError(f"table {layout.table!r} not found in the database (tables: {names})")
+    for logical, ref in layout.fields.items():
+        if ref.column and not table.column(ref.column) and not (ref.column.lower() == "rowid" and schema.dialect == "sqlite"):
+            cols = ", ".join(c.name for c in table.columns)
+            raise LayoutError(
+                f"field {logical} names column {ref.column!r}, which {table.qualified} does not have (columns: {cols})"
+            )
+    # use the database's own spelling of each column (PostgreSQL folds unquoted names)
+    from dataclasses import replace
+
+    from .layout import FieldRef
+
+    fixed = {}
+    for logical, ref in layout.fields.items():
+        if ref.column and table.column(ref.column):
+            ref = FieldRef(table.column(ref.column).name, ref.path, ref.sql)
+        fixed[logical] = ref
+    return replace(layout, fields=fixed).with_types(table.types())
+
+
+def choose(detection: Detection, wanted: str | None = None) -> LayoutCandidate:
+    """The candidate to open: the named one, or the best; a clear error otherwise."""
+    if wanted:
+        for c in detection.candidates:
+            if c.layout.name == wanted:
+                return c
+        names = ", ".join(sorted({c.layout.name for c in detection.candidates})) or "none"
+        raise LayoutError(f"layout {wanted!r} does not fit this database (layouts that fit: {names})")
+    if detection.best:
+        return detection.best
+    if not detection.tables:
+        raise LayoutError("the database has no tables: nothing to inspect")
+    hint = "run `inspector detect URL --format toml > mapping.toml`, check it, and pass --mapping mapping.toml"
+    if detection.proposals:
+        p = detection.proposals[0]
+        raise LayoutError(f"no known event-store layout found; table {p.layout.table} looks event-like: {hint}")
+    raise LayoutError(f"no event-like table found (tables: {', '.join(detection.tables)})")

@@ -1,0 +1,55 @@
+"""Opening a store for browsing: connect read-only, detect or load the layout, build the reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from sqlalchemy.engine import Engine
+
+from .codecs import Codec, CodecPipeline
+from .connect import create_engine, redact
+from .detect import Detection, LayoutCandidate, LayoutDefinition, choose, detect, validate_layout
+from .layout import Layout, load_mapping
+from .schema import reflect
+from .store import EventStore
+
+
+@dataclass(frozen=True)
+class OpenedStore:
+    store: EventStore
+    candidate: LayoutCandidate
+    detection: Detection | None
+    url: str  # redacted
+
+    @property
+    def layout(self) -> Layout:
+        return self.store.layout
+
+
+def open_store(
+    url: str,
+    definitions: Sequence[LayoutDefinition],
+    codecs: Iterable[Codec] | None = None,
+    layout: str | None = None,
+    mapping: str | Path | Layout | None = None,
+    engine: Engine | None = None,
+) -> OpenedStore:
+    """Connect read-only and pick the layout: a mapping file wins, then a named layout, then the
+    best detected one. Raises ConnectError / LayoutError with a message for the user."""
+    engine = engine or create_engine(url, read_only=True)
+    pipeline = CodecPipeline(codecs) if codecs is not None else CodecPipeline()
+    name = redact(str(engine.url))
+    try:
+        if mapping is not None:
+            lay = mapping if isinstance(mapping, Layout) else load_mapping(mapping)
+            lay = validate_layout(lay, reflect(engine))
+            cand = LayoutCandidate(lay, 1.0, ("given as a mapping",), "mapping")
+            return OpenedStore(EventStore(engine, lay, pipeline, name), cand, None, name)
+        det = detect(engine, definitions)
+        cand = choose(det, layout)
+        return OpenedStore(EventStore(engine, cand.layout, pipeline, name), cand, det, name)
+    except Exception:
+        engine.dispose()
+        raise

@@ -1,0 +1,1 @@
+"""The plugin contract (``hookspecs``) and the manager that discovers and isolates plugins."""

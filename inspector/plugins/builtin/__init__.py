@@ -1,0 +1,1 @@
+"""Built-in plugins, registered through the ``inspector.plugins`` entry-point group like any other."""

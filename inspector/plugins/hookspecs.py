@@ -1,0 +1,20 @@
+"""The whole plugin contract. A plugin is a module or object with functions marked ``@hookimpl``
+named like the specs below; it is found through the ``inspector.plugins`` entry-point group, the
+``plugins/`` folder of a checkout, or ``--plugin PATH``. Built-in behaviour uses the same hooks."""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("inspector")
+hookimpl = pluggy.HookimplMarker("inspector")
+
+
+@hookspec
+def register_layouts():
+    """Return layout definitions (objects with ``name``, ``title`` and ``match(schema, engine)``)."""
+
+
+@hookspec
+def register_codecs():
+    """Return ``inspector.core.codecs.Codec`` objects that decode raw payloads or rewrite decoded values."""
