@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
+
+# GUI tests render offscreen everywhere (CI has no display); set before Qt is imported.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
 
 import pytest

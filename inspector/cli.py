@@ -1,0 +1,321 @@
+"""The command line: every capability headless, JSON out for scripts, CI and agents.
+
+Errors a user can act on print one line on stderr and exit non-zero; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .core.errors import InspectorError
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _fail(msg: str, code: int = EXIT_ERROR) -> int:
+    print(f"inspector: error: {msg}", file=sys.stderr)
+    return code
+
+
+def parse_when(text: str) -> dt.datetime:
+    """ISO 8601 date or date-time; naive values are UTC."""
+    try:
+        t = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-10-18 or 2026-10-18T09:30:00Z)")
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
+
+
+def _plugins(args: argparse.Namespace):
+    from .plugins.manager import PluginManager
+
+    pm = PluginManager(paths=getattr(args, "plugin", None) or ())
+    for info in pm.status():
+        if not info.ok and getattr(args, "command", "") != "plugins":
+            print(f"inspector: warning: plugin {info.name} disabled: {info.error}", file=sys.stderr)
+    return pm
+
+
+def _open(args: argparse.Namespace):
+    from .core.session import open_store
+
+    pm = _plugins(args)
+    return open_store(args.url, pm.layout_definitions(), pm.codecs(), layout=args.layout, mapping=args.mapping)
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a SQLite file path")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--layout", metavar="NAME", help="use this known layout instead of the detected one")
+    g.add_argument("--mapping", metavar="FILE", help="a TOML mapping file for a layout the inspector does not know")
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .core.connect import create_engine
+    from .core.detect import detect
+
+    pm = _plugins(args)
+    engine = create_engine(args.url, read_only=True)
+    try:
+        det = detect(engine, pm.layout_definitions())
+    finally:
+        engine.dispose()
+    if args.format == "toml":
+        chosen = det.candidates[0] if det.candidates else (det.proposals[0] if det.proposals else None)
+        if chosen is None:
+            return _fail(f"no event-like table found (tables: {', '.join(det.tables) or 'none'})")
+        header = "\n".join(
+            [f"# Mapping for {chosen.layout.table} ({chosen.source}, confidence {chosen.confidence:.2f}).",
+             "# Why each field was chosen:"]
+            + [f"#   {r}" for r in chosen.reasons]
+            + ["# Edit the [fields] below, then: inspector events URL --mapping THIS_FILE"]
+        )
+        sys.stdout.write(chosen.layout.to_toml(header))
+        return 0
+    print(json.dumps(det.to_json(), indent=2, ensure_ascii=False))
+    return 0 if (det.candidates or det.proposals) else EXIT_ERROR
+
+
+def _filter_from(args: argparse.Namespace):
+    from .core.model import EventFilter
+
+    types: list[str] = []
+    for t in args.type or ():
+        types.extend(x.strip() for x in t.split(",") if x.strip())
+    return EventFilter(
+        stream=args.stream, category=args.category, types=tuple(types), after=args.after, before=args.before,
+        since=args.since, until=args.until, actor=args.actor, correlation_id=args.correlation, text=args.text,
+    )
+
+
+CSV_COLUMNS = ("position", "stream", "version", "type", "recorded_at", "event_id", "causation_id",
+               "correlation_id", "actor", "data", "metadata", "decode_error")
+
+
+def _preview(v: Any, width: int) -> str:
+    s = json.dumps(v, ensure_ascii=False, default=str, separators=(",", ":")) if not isinstance(v, str) else v
+    s = " ".join(s.split())
+    return s if len(s) <= width else s[: max(width - 1, 0)] + "…"
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    opened = _open(args)
+    store = opened.store
+    flt = _filter_from(args)
+    limit = args.limit
+    out = sys.stdout
+
+    def events():
+        if args.desc:
+            cursor, left = None, limit or float("inf")
+            while left > 0:
+                page = store.read_page(flt, limit=int(min(500, left)), cursor=cursor, descending=True)
+                yield from page.events
+                left -= len(page.events)
+                if not page.has_more:
+                    return
+                cursor = page.last_key
+            return
+        n = 0
+        for e in store.iter_events(flt, page_size=min(limit, 1000) if limit else 1000):
+            yield e
+            n += 1
+            if limit and n >= limit:
+                return
+
+    try:
+        if args.format == "jsonl":
+            for e in events():
+                out.write(json.dumps(e.to_json(), ensure_ascii=False, default=str) + "\n")
+        elif args.format == "csv":
+            w = csv.writer(out)
+            w.writerow(CSV_COLUMNS)
+            for e in events():
+                row = e.to_json()
+                w.writerow([json.dumps(row[c], ensure_ascii=False, default=str) if c in ("data", "metadata") and row[c] is not None
+                            else ("" if row[c] is None else row[c]) for c in CSV_COLUMNS])
+        else:
+            width = shutil.get_terminal_size((160, 20)).columns
+            head = f"{'position':>9}  {'recorded_at (UTC)':<23}  {'stream':<24} {'ver':>4}  {'type':<22} {'actor':<18} payload"
+            out.write(head + "\n")
+            shown = 0
+            for e in events():
+                t = e.recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:23] if e.recorded_at else "-"
+                payload = ("⚠ " + e.decode_error) if e.decode_error else _preview(e.data, 200)
+                line = (f"{e.position:>9}  {t:<23}  {_preview(e.stream or '-', 24):<24} "
+                        f"{'' if e.version is None else e.version:>4}  {_preview(e.type or '-', 22):<22} "
+                        f"{_preview(e.actor or '-', 18):<18} ")
+                out.write(line + _preview(payload, max(width - len(line), 20)) + "\n")
+                shown += 1
+            print(f"({shown} events; layout {opened.layout.name})", file=sys.stderr)
+        out.flush()
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .core.demo import create_demo, default_demo_path
+
+    path = Path(args.path).expanduser() if args.path else default_demo_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = path.with_suffix(path.suffix + ".params")
+    params = {"events": args.events, "seed": args.seed}
+    reuse = path.exists() and not args.force and stamp.exists() and json.loads(stamp.read_text() or "{}") == params
+    if not reuse:
+        tty = sys.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if tty:
+                print(f"\rbuilding demo store: {done:,}/{total:,} events", end="", file=sys.stderr, flush=True)
+
+        summary = create_demo(path, events=args.events, seed=args.seed, progress=progress)
+        if tty:
+            print(file=sys.stderr)
+        stamp.write_text(json.dumps(params))
+        print(f"demo store: {path} ({summary.events:,} events, {summary.commands:,} commands, "
+              f"{summary.first_time:%Y-%m-%d} to {summary.last_time:%Y-%m-%d})", file=sys.stderr)
+    else:
+        print(f"demo store: {path} (reused; --force rebuilds it)", file=sys.stderr)
+    if args.no_gui:
+        print(json.dumps({"path": str(path), "url": f"sqlite:///{path}", **params}))
+        return 0
+    from .gui.app import run
+
+    return run(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or ())
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from .gui.app import run
+
+    return run(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
+               plugin_paths=args.plugin or ())
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .core.bench import run_bench
+
+    pm = _plugins(args)
+    result = run_bench(url=args.url, synthetic=args.synthetic, pm=pm, backend_url=args.backend_url,
+                       layout=args.layout, mapping=args.mapping, seed=args.seed, repeats=args.repeats)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    pm = _plugins(args)
+    rows = [i.to_json() for i in pm.status()]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            state = "ok" if r["ok"] else f"DISABLED: {r['error']}"
+            print(f"{r['name']:<20} {r['source']:<12} {', '.join(r['hooks']) or '-':<36} {state}")
+    return 0 if all(r["ok"] for r in rows) else EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inspector", description="Audit and replay inspector for SQL event stores.")
+    p.add_argument("--version", action="version", version=f"inspector {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugin", action="append", metavar="PATH", help="load a plugin from a .py file or package folder")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("detect", parents=[common], help="detect the store's layout (or propose a mapping)")
+    d.add_argument("url")
+    d.add_argument("--format", choices=("json", "toml"), default="json")
+    d.set_defaults(func=cmd_detect)
+
+    e = sub.add_parser("events", parents=[common], help="list events, filtered in SQL")
+    _add_source(e)
+    e.add_argument("--stream", metavar="S", help="exact stream name")
+    e.add_argument("--category", metavar="C", help="stream category (prefix before the separator, e.g. order)")
+    e.add_argument("--type", action="append", metavar="T", help="event type (repeat or comma-separate)")
+    e.add_argument("--after", type=int, metavar="P", help="positions greater than P")
+    e.add_argument("--before", type=int, metavar="P", help="positions less than P")
+    e.add_argument("--since", type=parse_when, metavar="ISO", help="recorded at or after this time")
+    e.add_argument("--until", type=parse_when, metavar="ISO", help="recorded before this time")
+    e.add_argument("--actor", metavar="A")
+    e.add_argument("--correlation", metavar="C", help="correlation id")
+    e.add_argument("--text", metavar="Q", help="case-insensitive text search in payloads")
+    e.add_argument("--limit", type=int, default=100, metavar="N", help="at most N events (0: all); default 100")
+    e.add_argument("--desc", action="store_true", help="newest first")
+    e.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    e.set_defaults(func=cmd_events)
+
+    m = sub.add_parser("demo", parents=[common], help="create the demo shop store and open it")
+    m.add_argument("--path", metavar="FILE", help="where to create it (default: the user data directory)")
+    m.add_argument("--events", type=int, default=50_000, metavar="N")
+    m.add_argument("--seed", type=int, default=7, metavar="N")
+    m.add_argument("--force", action="store_true", help="rebuild even if a store with these parameters exists")
+    m.add_argument("--no-gui", action="store_true", help="only create it; print its path as JSON")
+    m.add_argument("--screenshot", metavar="FILE.png", help=argparse.SUPPRESS)
+    m.set_defaults(func=cmd_demo)
+
+    o = sub.add_parser("open", parents=[common], help="open a store in the desktop app")
+    _add_source(o)
+    o.add_argument("--screenshot", metavar="FILE.png", help="render the loaded main window to a PNG and exit")
+    o.set_defaults(func=cmd_open)
+
+    b = sub.add_parser("bench", parents=[common], help="measure read speed; prints one JSON object")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("url", nargs="?")
+    src.add_argument("--synthetic", type=int, metavar="N", help="benchmark a fresh N-event demo store")
+    b.add_argument("--backend-url", metavar="URL", help="with --synthetic: load the demo into this server database")
+    b.add_argument("--seed", type=int, default=7)
+    b.add_argument("--repeats", type=int, default=7, help="timed repetitions per figure (median reported)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--layout", metavar="NAME")
+    g.add_argument("--mapping", metavar="FILE")
+    b.set_defaults(func=cmd_bench)
+
+    pl = sub.add_parser("plugins", parents=[common], help="list plugins, their hooks and errors")
+    pl.add_argument("--format", choices=("table", "json"), default="table")
+    pl.set_defaults(func=cmd_plugins)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        from .gui.app import run
+
+        return run()
+    try:
+        return args.func(args)
+    except InspectorError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # a reader such as `head` closed the pipe: not an error
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # database errors that escaped the core's own translation
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(e, SQLAlchemyError):
+            from .core.connect import describe_error
+
+            return _fail(describe_error(e))
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
