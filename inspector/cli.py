@@ -59,6 +59,21 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mapping", metavar="FILE", help="a TOML mapping file for a layout the inspector does not know")
 
 
+def _run_gui(**kwargs: Any) -> int:
+    """Open the desktop app. Headless machines get an offscreen platform for screenshots and a
+    clear message otherwise, instead of Qt aborting the process."""
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless and not os.environ.get("QT_QPA_PLATFORM"):
+        if kwargs.get("screenshot"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        else:
+            return _fail("no display to open a window on (DISPLAY is not set). Run it on a desktop, "
+                         "or render the window to a picture: inspector open URL --screenshot FILE.png", EXIT_USAGE)
+    from .gui.app import run
+
+    return run(**kwargs)
+
+
 # -- commands ---------------------------------------------------------------------------------
 
 
@@ -192,16 +207,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_gui:
         print(json.dumps({"path": str(path), "url": f"sqlite:///{path}", **params}))
         return 0
-    from .gui.app import run
-
-    return run(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or ())
+    return _run_gui(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or ())
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from .gui.app import run
-
-    return run(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
-               plugin_paths=args.plugin or ())
+    return _run_gui(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
+                    plugin_paths=args.plugin or ())
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -291,9 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
-        from .gui.app import run
-
-        return run()
+        return _run_gui()
     try:
         return args.func(args)
     except InspectorError as e:
