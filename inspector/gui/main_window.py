@@ -1,0 +1,425 @@
+"""The main window: filter bar on top, the timeline below it, and streams | events | detail in the
+middle; a status bar with the layout, counts, running work and a cancel button.
+
+All database work goes through one ``TaskRunner`` per window, so closing the window can cancel
+and wait for exactly its own work. The timeline is built separately; the window works without it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
+
+from inspector.core.model import EventFilter
+
+from .detail import DetailPanel
+from .event_model import COLUMN_INDEX, COLUMNS, EventRole, EventTableModel
+from .filter_bar import FilterBar
+from .streams import StreamsPanel
+from .workers import TaskRunner
+
+try:  # built in parallel: the window must open without it
+    from .timeline import TimelineWidget
+    TIMELINE_ERROR: str | None = None
+except Exception as _e:  # noqa: BLE001 - a broken timeline module must not stop the window
+    TimelineWidget = None
+    TIMELINE_ERROR = f"{type(_e).__name__}: {_e}"
+
+#: Sample text that sizes each column at start (the payload column takes the rest; longer
+#: values are elided, with the full text in the tooltip).
+COLUMN_SAMPLES = {"position": "000000", "time": "2026-10-02 00:00:00.000", "stream": "product-KIT0001",
+                  "version": "00", "type": "PaymentCaptured", "actor": "user:carol", "correlation": "11e20b8f…"}
+
+
+class EventTable(QTableView):
+    """The events view: says so when nothing matches instead of showing an empty grid."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.empty_text = ""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().paintEvent(event)
+        model = self.model()
+        if self.empty_text and model is not None and model.rowCount() == 0:
+            p = QPainter(self.viewport())
+            p.setPen(self.palette().color(QPalette.PlaceholderText))
+            p.drawText(self.viewport().rect().adjusted(20, 20, -20, -20), Qt.AlignHCenter | Qt.AlignTop | Qt.TextWordWrap,
+                       self.empty_text)
+            p.end()
+
+
+class MainWindow(QMainWindow):
+    sig_store_changed = Signal(object)  # OpenedStore
+
+    def __init__(self, opened, plugin_manager=None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.plugin_manager = plugin_manager
+        self.opened = None
+        self._store_total: int | None = None
+        self.runner = TaskRunner(self)
+        self.resize(1400, 850)
+
+        self.model = EventTableModel(self.runner, self)
+        self.filter_bar = FilterBar(self.runner, self)
+        self.streams_panel = StreamsPanel(self.runner, self)
+        self.detail = DetailPanel(self)
+        self.table = self._make_table()
+
+        self.splitter = QSplitter(Qt.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.streams_panel)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([215, 865, 320])
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+        self.filter_toolbar = QToolBar("Filter", self)
+        self.filter_toolbar.setObjectName("filterToolbar")
+        self.filter_toolbar.setMovable(False)
+        self.filter_toolbar.setFloatable(False)
+        self.filter_toolbar.addWidget(self.filter_bar)
+        self.addToolBar(Qt.TopToolBarArea, self.filter_toolbar)
+
+        self.timeline = None
+        self.timeline_dock = None
+        if TimelineWidget is not None:
+            self._make_timeline()
+        self._make_status_bar()
+        self._make_menus()
+        self._connect()
+        self.set_opened(opened)
+
+    # -- construction -------------------------------------------------------------------------
+    def _make_table(self) -> EventTable:
+        t = EventTable(self)
+        t.setObjectName("eventTable")
+        t.setModel(self.model)
+        t.setSelectionBehavior(QAbstractItemView.SelectRows)
+        t.setSelectionMode(QAbstractItemView.SingleSelection)
+        t.setAlternatingRowColors(True)
+        t.setShowGrid(False)
+        t.setWordWrap(False)
+        t.setTextElideMode(Qt.ElideRight)
+        t.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
+        t.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        t.setCornerButtonEnabled(False)
+        v = t.verticalHeader()
+        v.hide()
+        v.setSectionResizeMode(QHeaderView.Fixed)
+        v.setDefaultSectionSize(t.fontMetrics().height() + 10)
+        h = t.horizontalHeader()
+        h.setHighlightSections(False)
+        h.setStretchLastSection(True)
+        h.setSectionResizeMode(QHeaderView.Interactive)
+        h.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        fm, hfm = t.fontMetrics(), h.fontMetrics()
+        for key, sample in COLUMN_SAMPLES.items():
+            col = COLUMN_INDEX[key]
+            title = str(self.model.headerData(col, Qt.Horizontal))
+            # bold header text plus the sort arrow, or the sample, whichever is wider
+            h.resizeSection(col, max(fm.horizontalAdvance(sample), int(hfm.horizontalAdvance(title) * 1.1)) + 16)
+        h.setSortIndicator(0, Qt.AscendingOrder)
+        t.setSortingEnabled(True)  # the model re-queries with ORDER BY (see EventTableModel.sort)
+        return t
+
+    def _make_timeline(self) -> None:
+        try:
+            try:  # share the window's runner: the status bar lists its queries, Cancel reaches them
+                self.timeline = TimelineWidget(self, runner=self.runner)
+            except TypeError:
+                self.timeline = TimelineWidget(self)
+        except Exception as e:  # noqa: BLE001 - see TIMELINE_ERROR
+            self.timeline = None
+            self._timeline_error = f"{type(e).__name__}: {e}"
+            return
+        self.timeline.setObjectName("timeline")
+        dock = QDockWidget("Timeline", self)
+        dock.setObjectName("timelineDock")
+        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
+        dock.setAllowedAreas(Qt.TopDockWidgetArea | Qt.BottomDockWidgetArea)
+        dock.setWidget(self.timeline)
+        self.addDockWidget(Qt.TopDockWidgetArea, dock)
+        self.resizeDocks([dock], [180], Qt.Vertical)
+        self.timeline_dock = dock
+        sig = getattr(self.timeline, "sig_range_clicked", None)
+        if sig is not None:
+            sig.connect(self._range_clicked)
+        err = getattr(self.timeline, "sig_error", None)
+        if err is not None:
+            err.connect(lambda message: self.statusBar().showMessage(f"timeline: {message}", 15000))
+
+    def _make_status_bar(self) -> None:
+        sb = self.statusBar()
+        sb.setObjectName("statusBar")
+        sb.setSizeGripEnabled(True)
+        self.layout_label = QLabel(self)
+        self.layout_label.setObjectName("layoutLabel")
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("countLabel")
+        self.activity_label = QLabel(self)
+        self.activity_label.setObjectName("activityLabel")
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("progressBar")
+        self.progress.setRange(0, 0)
+        self.progress.setFixedSize(QSize(110, 12))
+        self.progress.setTextVisible(False)
+        self.cancel_button = QToolButton(self)
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("cancel running queries (results still on their way are dropped)")
+        self.cancel_button.clicked.connect(self.cancel_work)
+        sb.addWidget(self.layout_label)
+        sb.addPermanentWidget(self.activity_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        sb.addPermanentWidget(self.count_label)
+        self._activity([])
+
+    def _make_menus(self) -> None:
+        mb = self.menuBar()
+        mb.setObjectName("menuBar")
+        file_menu = mb.addMenu("&File")
+        self.open_action = QAction("&Open…", self, shortcut=QKeySequence.Open, triggered=self.open_dialog)
+        self.reload_action = QAction("&Reload", self, shortcut=QKeySequence.Refresh, triggered=self.reload)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close)
+        for a in (self.open_action, self.reload_action):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        view = mb.addMenu("&View")
+        self.view_actions: dict[str, QAction] = {}
+        for name, widget in (("Filter bar", self.filter_toolbar), ("Streams", self.streams_panel),
+                             ("Event detail", self.detail)):
+            act = QAction(name, self, checkable=True, checked=True)
+            act.toggled.connect(widget.setVisible)
+            view.addAction(act)
+            self.view_actions[name] = act
+        if self.timeline_dock is not None:
+            act = self.timeline_dock.toggleViewAction()
+            act.setText("Timeline")
+        else:
+            act = QAction("Timeline (not available)", self, enabled=False)
+            act.setToolTip(TIMELINE_ERROR or getattr(self, "_timeline_error", ""))
+        view.addAction(act)
+        self.view_actions["Timeline"] = act
+        status = QAction("Status bar", self, checkable=True, checked=True)
+        status.toggled.connect(self.statusBar().setVisible)
+        view.addAction(status)
+        self.view_actions["Status bar"] = status
+        view.addSeparator()
+        find = QAction("Search payloads", self, shortcut=QKeySequence.Find)
+        find.triggered.connect(lambda: self.filter_bar.text_edit.setFocus())
+        view.addAction(find)
+        clear = QAction("Clear filter", self, shortcut=QKeySequence("Ctrl+Shift+L"))
+        clear.triggered.connect(self.filter_bar.clear)
+        view.addAction(clear)
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction(QAction("&About inspector", self, triggered=self._about))
+
+    def _connect(self) -> None:
+        self.filter_bar.sig_filter_changed.connect(self.apply_filter)
+        self.streams_panel.sig_stream_selected.connect(self.filter_bar.set_stream)
+        self.model.sig_count_changed.connect(self._count_changed)
+        self.model.sig_page_loaded.connect(self._page_loaded)
+        self.model.sig_error.connect(self.show_error)
+        self.model.modelReset.connect(lambda: self.detail.show_event(None))
+        self.model.dataChanged.connect(self._rows_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
+        self.runner.sig_activity.connect(self._activity)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_indicator_changed)
+
+    # -- store ------------------------------------------------------------------------------------
+    def set_opened(self, opened) -> None:
+        """Show another store in this window (File → Open…)."""
+        old = self.opened
+        self.runner.cancel_all()
+        self.opened = opened
+        self._store_total = None
+        store = opened.store if opened else None
+        if old is not None and old.store is not store:
+            old.store.close()
+        if opened is not None:
+            c = opened.candidate
+            self.setWindowTitle(f"inspector — {opened.url} ({opened.layout.title})")
+            self.layout_label.setText(f"Layout: {c.layout.name} · {c.confidence:.0%} confidence")
+            self.layout_label.setToolTip("\n".join((c.layout.title, *c.reasons)))
+        else:
+            self.setWindowTitle("inspector")
+            self.layout_label.setText("no store")
+        self.filter_bar.set_store(store)
+        self.streams_panel.set_store(store)
+        self.model.set_store(store)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.AscendingOrder)
+        if self.timeline is not None:
+            self._call_timeline("set_store", store)
+        self.detail.show_event(None)
+        self.sig_store_changed.emit(opened)
+
+    def apply_filter(self, flt: EventFilter) -> None:
+        self.table.empty_text = "No events match this filter." if not flt.is_empty() else "This store holds no events."
+        self.model.set_filter(flt)
+        if self.timeline is not None:
+            self._call_timeline("set_filter", flt)
+        if flt.stream is not None:
+            self.streams_panel.select("stream", flt.stream)
+        elif flt.category is not None:
+            self.streams_panel.select("category", flt.category)
+        else:
+            self.streams_panel.select("all", None)
+
+    def reload(self) -> None:
+        self.model.reload()
+        self.streams_panel.reload()
+        if self.timeline is not None:
+            self._call_timeline("set_filter", self.model.filter)
+
+    def _call_timeline(self, method: str, *args) -> None:
+        try:
+            getattr(self.timeline, method)(*args)
+        except Exception as e:  # noqa: BLE001 - the timeline failing must not take the table with it
+            self.show_error(f"timeline: {type(e).__name__}: {e}")
+
+    def _range_clicked(self, start: float, end: float, axis: str) -> None:
+        self.filter_bar.set_range(float(start), float(end), str(axis))
+
+    # -- table and detail --------------------------------------------------------------------------
+    def _sort_indicator_changed(self, column: int, _order) -> None:
+        if COLUMNS[column][2] is None:  # not sortable in SQL: put the arrow back where the order is
+            h = self.table.horizontalHeader()
+            h.blockSignals(True)
+            h.setSortIndicator(self.model.sort_column(), Qt.DescendingOrder if self.model.descending else Qt.AscendingOrder)
+            h.blockSignals(False)
+
+    def _current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        ev = current.data(EventRole) if current.isValid() else None
+        self.detail.show_event(ev)
+        if self.timeline is not None and hasattr(self.timeline, "set_cursor"):
+            # mark the selected event on the timeline, on whichever axis it draws
+            x = None
+            if ev is not None:
+                x = ev.position if getattr(self.timeline, "axis", "time") == "position" else ev.recorded_at
+            self._call_timeline("set_cursor", x)
+
+    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
+        cur = self.table.currentIndex()
+        if cur.isValid() and top.row() <= cur.row() <= bottom.row():
+            self.detail.show_event(cur.data(EventRole))
+
+    def _page_loaded(self, first: int, n: int) -> None:
+        if first == 0 and n and not self.table.currentIndex().isValid():
+            self.table.selectRow(0)
+        self._count_changed(self.model.total)
+        # A page that exactly fills its placeholders changes no geometry, so the view would not ask
+        # for the next one while the user waits at the bottom: ask on its behalf.
+        QTimer.singleShot(0, self._fetch_if_at_end)
+
+    def _fetch_if_at_end(self) -> None:
+        m = self.model
+        if not m.canFetchMore(QModelIndex()) or m.rowCount() == 0:
+            return
+        last = self.table.visualRect(m.index(m.rowCount() - 1, 0))
+        if last.isValid() and self.table.viewport().rect().intersects(last):
+            m.fetchMore(QModelIndex())
+
+    def selected_event(self):
+        cur = self.table.currentIndex()
+        return cur.data(EventRole) if cur.isValid() else None
+
+    # -- status bar --------------------------------------------------------------------------------
+    def _count_changed(self, n) -> None:
+        if n is not None and self.model.filter.is_empty():
+            self._store_total = n
+        loaded = self.model.loaded_rows()
+        if n is None:
+            text = "counting…"
+        elif self.model.filter.is_empty() or self._store_total is None:
+            text = f"{n:,} events"
+        else:
+            text = f"{n:,} of {self._store_total:,} events"
+        if n is not None and loaded < n:
+            text += f" · {loaded:,} loaded"
+        self.count_label.setText(text)
+
+    def _activity(self, labels: list) -> None:
+        busy = bool(labels)
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            first = labels[0]
+            more = f" (+{len(labels) - 1})" if len(labels) > 1 else ""
+            self.activity_label.setText(f"{first}…{more}")
+        else:
+            self.activity_label.setText("")
+
+    def show_error(self, message: str) -> None:
+        self.filter_bar.show_message(message)
+        self.statusBar().showMessage(message, 15000)
+
+    def cancel_work(self) -> None:
+        n = self.runner.cancel_all()
+        if self.timeline is not None and hasattr(self.timeline, "cancel"):
+            self._call_timeline("cancel")
+        self.statusBar().showMessage(f"cancelled {n} running task(s)", 5000)
+
+    def is_loaded(self) -> bool:
+        """Everything the window shows on open has arrived: first page, count, streams, timeline."""
+        if self.opened is None:
+            return True
+        if self.model.is_loading() or self.model.is_counting() or self.streams_panel.is_loading():
+            return False
+        if not self.runner.is_idle() or QThreadPool.globalInstance().activeThreadCount():
+            return False
+        if self.timeline is not None:
+            for name in ("is_loading", "is_busy"):
+                probe = getattr(self.timeline, name, None)
+                if callable(probe) and probe():
+                    return False
+        return True
+
+    # -- actions -------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        try:
+            from .connect_dialog import ConnectDialog
+        except Exception as e:  # noqa: BLE001 - built in parallel
+            QMessageBox.information(self, "Open a store", f"The connection dialog is not available yet ({e}).\n"
+                                    "Start the inspector with a database URL instead.")
+            return
+        dialog = ConnectDialog(self.plugin_manager, self)
+        if dialog.exec():
+            opened = dialog.result_store()
+            if opened is not None:
+                self.set_opened(opened)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About inspector",
+                          "<b>inspector</b><p>Audit inspector for event-sourced systems whose events live in SQL "
+                          "databases. Browsing sessions are read-only at the database.</p>")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self.runner.shutdown()
+        if self.timeline is not None and hasattr(self.timeline, "cancel"):
+            self._call_timeline("cancel")
+        if self.opened is not None:
+            self.opened.store.close()
+        super().closeEvent(event)

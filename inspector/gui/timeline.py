@@ -1,0 +1,574 @@
+"""The timeline: events per bucket per type as stacked bars, counted by the database.
+
+Only the visible window is ever queried (``EventStore.histogram`` with the view range), on a worker
+thread (``workers.TaskRunner``); zooming or panning re-queries after a short debounce, so zooming in gives finer buckets.
+Results carry a token and stale ones are dropped, the way DB Browser for SQLite drops stale pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zlib
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, QTimer, Qt, Signal
+from PySide6.QtGui import QColor, QCursor, QPalette
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.connect import describe_error
+from inspector.core.errors import InspectorError
+from inspector.core.model import EventFilter, Histogram
+
+from .workers import Cancelled, Task, TaskRunner, describe
+
+UTC = dt.timezone.utc
+LEGEND_TYPES = 10  # types drawn and listed on their own; the rest are stacked as "other"
+OTHER = "other"
+DEBOUNCE_MS = 150
+
+# Qualitative colours that stay apart from each other on light and dark backgrounds; grey is
+# kept for "other".
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#17becf", "#8cd17d", "#d37295", "#499894", "#f1ce63", "#a0cbe8", "#bcbd22",
+)
+OTHER_COLOR = "#a9a9a9"
+
+
+class TypePalette:
+    """Event type -> colour, the same colour for the same type for the life of the process.
+
+    A type's preferred slot comes from a CRC of its name (not ``hash()``, which changes between
+    runs); a taken slot is probed forward, so the first ``len(PALETTE)`` types never share one."""
+
+    def __init__(self, colors: tuple[str, ...] = PALETTE):
+        self.colors = colors
+        self._assigned: dict[str, int] = {}
+
+    def color(self, event_type: str) -> QColor:
+        if event_type == OTHER:
+            return QColor(OTHER_COLOR)
+        slot = self._assigned.get(event_type)
+        if slot is None:
+            n = len(self.colors)
+            slot = zlib.crc32(event_type.encode("utf-8")) % n
+            used = set(self._assigned.values())
+            if len(used) < n:
+                while slot in used:
+                    slot = (slot + 1) % n
+            self._assigned[event_type] = slot
+        return QColor(self.colors[slot])
+
+
+#: Shared by every view that colours event types (timeline, table), so they agree.
+TYPE_COLORS = TypePalette()
+
+
+def range_filter(base: EventFilter, start: float, end: float, axis: str) -> EventFilter:
+    """The filter that selects one clicked bin: ``[start, end)`` in epoch seconds on the time axis,
+    in positions on the position axis."""
+    if axis == "position":
+        return base.with_(after=math.ceil(start) - 1, before=math.ceil(end))
+    return base.with_(since=dt.datetime.fromtimestamp(start, UTC), until=dt.datetime.fromtimestamp(end, UTC))
+
+
+def local(seconds: float) -> dt.datetime:
+    """Epoch seconds as an aware time in the local zone (the event table shows local times too)."""
+    return dt.datetime.fromtimestamp(seconds, UTC).astimezone()
+
+
+def describe_range(start: float, end: float, axis: str) -> str:
+    """A bin's range for people: local times to the precision the bucket needs, with the zone, or
+    positions."""
+    if axis == "position":
+        lo, hi = math.ceil(start), math.ceil(end) - 1
+        return f"position {lo:,}" if lo >= hi else f"positions {lo:,} – {hi:,}"
+    a, b = local(start), local(end)
+    zone = a.strftime("%Z") or a.strftime("%z")
+    whole_days = a.time() == b.time() == dt.time(0) and end - start >= 86400
+    if whole_days:
+        b -= dt.timedelta(days=1)
+        return f"{a:%Y-%m-%d}" + ("" if a.date() == b.date() else f" – {b:%Y-%m-%d}")
+    fmt = "%Y-%m-%d %H:%M" if end - start >= 60 and a.second == b.second == 0 else "%Y-%m-%d %H:%M:%S"
+    right = b.strftime(fmt[9:] if a.date() == b.date() else fmt)  # drop the date when it repeats
+    return f"{a.strftime(fmt)} – {right} {zone}"
+
+
+def describe_window(lo: float, hi: float, axis: str) -> str:
+    """The visible window's dates (tick labels alone lose the day once zoomed to hours)."""
+    if axis == "position":
+        return ""
+    try:
+        a, b = (local(v).date() for v in (lo, hi))
+    except (OverflowError, OSError, ValueError):
+        return ""
+    if a == b:
+        return f"{a.day} {a:%b %Y}"
+    if (a.year, a.month) == (b.year, b.month):
+        return f"{a.day}–{b.day} {a:%b %Y}"
+    if a.year == b.year:
+        return f"{a.day} {a:%b} – {b.day} {b:%b %Y}"
+    return f"{a.day} {a:%b %Y} – {b.day} {b:%b %Y}"
+
+
+def describe_width(seconds: float, axis: str) -> str:
+    if axis == "position":
+        return f"{seconds:,.0f} positions per bar"
+    for unit, size in (("week", 604800), ("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 and len(unit) > 3 else ''} bars"
+    return f"{seconds:g} s bars"
+
+
+class _DateAxis(pg.DateAxisItem):
+    """Local-time ticks that say which day they are on: "Oct 27" for day ticks and at midnight
+    between hour ticks (pyqtgraph alone writes a bare "27")."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
+        out = super().tickStrings(values, scale, spacing)
+        if spacing < 60 or spacing >= 28 * 86400:
+            return out
+        labels = []
+        for v, s in zip(values, out):
+            try:
+                t = local(v)
+            except (OverflowError, OSError, ValueError):
+                labels.append(s)
+                continue
+            midnight = t.hour == t.minute == t.second == 0
+            labels.append(f"{t:%b} {t.day}" if spacing >= 86400 or midnight else s)
+        return labels
+
+
+@dataclass(frozen=True)
+class DrawnBin:
+    """A bin as drawn: its range clipped to the queried window, so a click selects exactly the
+    events the bar counts."""
+
+    start: float
+    end: float
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class TimelineWidget(QWidget):
+    """Stacked bars of events per type over time (or position). Click a bar to select its range."""
+
+    sig_range_clicked = Signal(float, float, str)  # start, end, axis ("time" | "position")
+    sig_loaded = Signal()
+    sig_error = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, runner: TaskRunner | None = None):
+        """``runner``: the window's TaskRunner (so its status bar lists the query); by default the
+        widget runs its own."""
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.store = None
+        self.filter = EventFilter()
+        self.histogram: Histogram | None = None  # the last one drawn
+        self.bins: list[DrawnBin] = []
+        self.axis = "time"
+        self.queries = 0  # histogram queries issued (tests, diagnostics)
+        self._token = 0
+        self._window: tuple[float, float] | None = None  # x range the drawn bars were counted for
+        self._zoomed = False
+        self._programmatic = False
+        self._loading = False
+        self._bar_items: list[pg.BarGraphItem] = []
+
+        self._runner = runner or TaskRunner(self, max_threads=2)
+        self._task: Task | None = None
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.refresh)
+        self._queried_bins = 0
+
+        self.legend = QLabel(objectName="timelineLegend", textFormat=Qt.TextFormat.RichText, wordWrap=True)
+        small = self.legend.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.legend.setFont(small)
+        self.status = QLabel(objectName="timelineStatus")
+        self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.status.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.status.setFont(small)
+
+        pal = self.palette()
+        self.plot = pg.PlotWidget(background=pal.color(QPalette.ColorRole.Base), axisItems={"bottom": self._make_axis("time")})
+        self.plot.setObjectName("timelinePlot")
+        self.plot_item: pg.PlotItem = self.plot.getPlotItem()
+        self.plot_item.hideButtons()
+        self.plot_item.setMenuEnabled(False)
+        self.plot_item.showGrid(x=False, y=True, alpha=0.15)
+        self.plot_item.getAxis("left").setWidth(48)
+        fg = pal.color(QPalette.ColorRole.Text)
+        for name in ("left", "bottom"):
+            self.plot_item.getAxis(name).setTextPen(fg)
+        # a hairline of the background between bars and between stacked segments keeps narrow
+        # bars apart without changing what they cover
+        self._bar_pen = pg.mkPen(pal.color(QPalette.ColorRole.Base), width=1, cosmetic=True)
+        self.view: pg.ViewBox = self.plot_item.getViewBox()
+        self.view.setMouseEnabled(x=True, y=False)
+        self.view.setMenuEnabled(False)
+        self.view.enableAutoRange(x=False, y=False)
+        self.view.sigXRangeChanged.connect(self._on_x_range_changed)
+
+        self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(fg, width=1, style=Qt.PenStyle.DashLine))
+        self._cursor.setZValue(20)
+        self._cursor.hide()
+        self.plot_item.addItem(self._cursor, ignoreBounds=True)
+        self._hover = QGraphicsRectItem()
+        self._hover.setPen(pg.mkPen(fg, width=1.5, cosmetic=True))
+        self._hover.setBrush(QColor(255, 255, 255, 40))
+        self._hover.setZValue(10)
+        self._hover.hide()
+        self.view.addItem(self._hover, ignoreBounds=True)
+
+        scene = self.plot.scene()
+        scene.sigMouseClicked.connect(self._on_scene_click)
+        scene.sigMouseMoved.connect(self._on_scene_move)
+
+        # errors and "no events" are shown over the plot, centred
+        self.message = QLabel(self.plot, objectName="timelineMessage", wordWrap=True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.message.hide()
+
+        header = QHBoxLayout()
+        header.setContentsMargins(6, 2, 6, 0)
+        header.addWidget(self.legend, 1)
+        header.addWidget(self.status, 0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(header)
+        layout.addWidget(self.plot, 1)
+        self.setMinimumHeight(120)
+
+    # -- public API ----------------------------------------------------------------------
+    def set_store(self, store) -> None:
+        """Show ``store`` (an EventStore, or None to clear), zoomed out to all its events."""
+        self.store = store
+        self._zoomed = False
+        self._window = None
+        self.histogram, self.bins = None, []
+        self._clear_bars()
+        if store is None:
+            self._token += 1
+            self._set_loading(False)
+            self._show_message("")
+            self.status.setText("")
+            return
+        self._set_axis("time" if store.time_epoch_expr() is not None else "position")
+        self.refresh()
+
+    def set_filter(self, flt: EventFilter) -> None:
+        """Count only the events ``flt`` selects. The zoom is kept if the user zoomed in."""
+        self.filter = flt
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-count: the visible window when zoomed in, else everything (new events included)."""
+        if self.store is None:
+            return
+        self._debounce.stop()
+        if self._zoomed and self._window is not None:
+            self._query(*self.view.viewRange()[0])
+        else:
+            self._query(None, None)
+
+    def reset_zoom(self) -> None:
+        self._zoomed = False
+        self.refresh()
+
+    def set_cursor(self, x: float | dt.datetime | None) -> None:
+        """A vertical line at ``x`` (epoch seconds or a datetime on the time axis, a position on the
+        position axis), e.g. the event selected in the table; None hides it."""
+        if x is None:
+            self._cursor.hide()
+            return
+        if isinstance(x, dt.datetime):
+            x = (x if x.tzinfo else x.replace(tzinfo=UTC)).timestamp()
+        self._cursor.setValue(float(x))
+        self._cursor.show()
+
+    def cursor_position(self) -> float | None:
+        """Where the cursor line is, or None when hidden (``cursor()`` is QWidget's mouse cursor)."""
+        return self._cursor.value() if self._cursor.isVisible() else None
+
+    def bin_at(self, x: float) -> DrawnBin | None:
+        """The drawn bin whose range holds ``x`` (view coordinates)."""
+        lo, hi = 0, len(self.bins)
+        while lo < hi:  # bins are sorted and disjoint
+            mid = (lo + hi) // 2
+            b = self.bins[mid]
+            if x < b.start:
+                hi = mid
+            elif x >= b.end:
+                lo = mid + 1
+            else:
+                return b
+        return None
+
+    def click_at(self, x: float) -> DrawnBin | None:
+        """What a left click at ``x`` does: emit ``sig_range_clicked`` for the bin there."""
+        b = self.bin_at(x)
+        if b is not None:
+            self.sig_range_clicked.emit(float(b.start), float(b.end), self.axis)
+        return b
+
+    def tooltip_text(self, b: DrawnBin, limit: int = 12) -> str:
+        lines = [describe_range(b.start, b.end, self.axis), f"{b.total:,} event{'s' if b.total != 1 else ''}"]
+        items = sorted(b.counts.items(), key=lambda kv: -kv[1])
+        for name, n in items[:limit]:
+            lines.append(f"  {name}: {n:,}")
+        if len(items) > limit:
+            rest = sum(n for _, n in items[limit:])
+            lines.append(f"  … {len(items) - limit} more types: {rest:,}")
+        return "\n".join(lines)
+
+    def is_loading(self) -> bool:
+        return self._loading
+
+    def drawn_total(self) -> int:
+        """Sum of the heights of every bar drawn (equals the events counted)."""
+        return int(sum(sum(item.opts["height"]) for item in self._bar_items))
+
+    # -- querying ------------------------------------------------------------------------
+    def _bin_count(self) -> int:
+        """About one bar per 5 pixels, so bars stay readable at any widget width."""
+        width = self.view.width() or self.width()
+        return max(40, min(300, int(width // 5))) if width > 50 else 150
+
+    def _query(self, start: float | None, end: float | None) -> None:
+        self._token += 1
+        token = self._token
+        if self._task is not None:
+            self._task.cancel()  # skipped if not started yet; its result is dropped either way
+        self.queries += 1
+        self._queried_bins = self._bin_count()
+        self._set_loading(True)
+        upper = end
+        if end is not None and self.axis == "position":
+            upper = math.ceil(end) - 1  # the store's window includes its end; positions at `end` are off screen
+        self._task = self._runner.submit(
+            self.store.histogram, self.filter, bins=self._queried_bins, start=start, end=upper,
+            label="timeline", owner=self,
+            on_finished=lambda hist: self._on_done(token, hist, start, end),
+            on_error=lambda exc: self._on_failed(token, exc),
+        )
+
+    def _on_x_range_changed(self, _vb, rng) -> None:
+        if self._programmatic or self.store is None or self._window is None:
+            return
+        lo, hi = self._window
+        tol = (hi - lo) * 1e-6
+        if abs(rng[0] - lo) <= tol and abs(rng[1] - hi) <= tol:
+            return
+        self._zoomed = True
+        self._debounce.start()
+
+    def _on_done(self, token: int, hist: Histogram, start: float | None, end: float | None) -> None:
+        if token != self._token:
+            return  # a newer query is on its way; this one is stale
+        self._set_loading(False)
+        self._set_axis(hist.axis)
+        self.histogram = hist
+        self.bins = self._clip(hist, start, end)
+        self._draw()
+        if not hist.bins:
+            self._show_message("No events match" if not self.filter.is_empty() else "No events")
+        else:
+            self._show_message("")
+        if start is None or end is None:
+            self._fit_all()
+        else:
+            self._window = tuple(self.view.viewRange()[0])
+        total = sum(b.total for b in self.bins)
+        parts = [describe_window(self.bins[0].start, self.bins[-1].end - 1e-3, hist.axis)] if self.bins else []
+        parts += [f"{total:,} events", describe_width(hist.bucket_seconds, hist.axis)]
+        self.status.setText(" · ".join(p for p in parts if p) if hist.bins else "")
+        self.sig_loaded.emit()
+
+    def _on_failed(self, token: int, exc: BaseException) -> None:
+        if token != self._token or isinstance(exc, Cancelled):
+            return
+        message = describe_error(exc, self.store.engine.url) if self.store and not isinstance(exc, InspectorError) \
+            else describe(exc)
+        self._set_loading(False)
+        self.histogram = None
+        self.bins = []
+        self._clear_bars()
+        self.status.setText("")
+        self._show_message(message, error=True)
+        self.sig_error.emit(message)
+
+    @staticmethod
+    def _clip(hist: Histogram, start: float | None, end: float | None) -> list[DrawnBin]:
+        """Edge bins of a zoomed window only count the events inside the window: draw (and click)
+        them as wide as what they count."""
+        out = []
+        for b in hist.bins:
+            s = b.start if start is None else max(b.start, start)
+            e = b.end if end is None else min(b.end, end)
+            if e > s:
+                out.append(DrawnBin(s, e, b.counts))
+        return out
+
+    # -- drawing -------------------------------------------------------------------------
+    def _clear_bars(self) -> None:
+        for item in self._bar_items:
+            self.plot_item.removeItem(item)
+        self._bar_items = []
+        self._hover.hide()
+        self.legend.setText("")
+
+    def _draw(self) -> None:
+        self._clear_bars()
+        hist = self.histogram
+        if hist is None or not self.bins:
+            return
+        totals: dict[str, int] = {}
+        for b in self.bins:
+            for t, n in b.counts.items():
+                totals[t] = totals.get(t, 0) + n
+        ordered = sorted(totals, key=lambda t: (-totals[t], t))  # biggest at the bottom
+        shown = ordered[:LEGEND_TYPES] if len(ordered) > LEGEND_TYPES + 1 else ordered
+        rest = set(ordered) - set(shown)
+        series = list(shown) + ([OTHER] if rest else [])
+        x0 = [b.start for b in self.bins]
+        x1 = [b.end for b in self.bins]
+        base = [0.0] * len(self.bins)
+        top = 0.0
+        for name in series:
+            if name == OTHER:
+                heights = [float(sum(n for t, n in b.counts.items() if t in rest)) for b in self.bins]
+            else:
+                heights = [float(b.counts.get(name, 0)) for b in self.bins]
+            color = TYPE_COLORS.color(name)
+            item = pg.BarGraphItem(x0=x0, x1=x1, y0=list(base), height=heights, brush=color, pen=self._bar_pen)
+            item.setToolTip("")
+            item.event_type = name
+            self.plot_item.addItem(item)
+            self._bar_items.append(item)
+            base = [a + h for a, h in zip(base, heights)]
+            top = max(top, max(base, default=0))
+        self.legend.setText(self._legend_html(series, totals, rest))
+        self._programmatic = True
+        try:
+            self.view.setYRange(0, max(top, 1) * 1.08, padding=0)
+        finally:
+            self._programmatic = False
+
+    @staticmethod
+    def _legend_html(series: list[str], totals: dict[str, int], rest: set[str]) -> str:
+        parts = []
+        for name in series:
+            n = sum(totals[t] for t in rest) if name == OTHER else totals[name]
+            label = f"{len(rest)} other types" if name == OTHER else name
+            color = TYPE_COLORS.color(name).name()
+            parts.append(
+                f'<span style="color:{color}">&#9632;</span>&nbsp;{_html(label).replace(" ", "&nbsp;")}'
+                f'&nbsp;<span style="color:gray">{n:,}</span>'
+            )
+        return "&nbsp;&nbsp; ".join(parts)
+
+    def _fit_all(self) -> None:
+        """Show every bin and bound panning/zooming to a little beyond them."""
+        if not self.bins:
+            return
+        lo, hi = self.bins[0].start, self.bins[-1].end
+        span = max(hi - lo, 1.0)
+        self._programmatic = True
+        try:
+            self.view.setLimits(xMin=lo - span * 0.05, xMax=hi + span * 0.05, minXRange=min(span, 10.0))
+            self.view.setXRange(lo, hi, padding=0.01)
+        finally:
+            self._programmatic = False
+        self._window = tuple(self.view.viewRange()[0])
+
+    def _make_axis(self, axis: str) -> pg.AxisItem:
+        if axis == "time":
+            item = _DateAxis(orientation="bottom")
+        else:
+            item = pg.AxisItem(orientation="bottom")
+            item.enableAutoSIPrefix(False)
+            item.setLabel("position")
+        item.setTextPen(self.palette().color(QPalette.ColorRole.Text))
+        return item
+
+    def _set_axis(self, axis: str) -> None:
+        if axis == self.axis and self.plot_item.getAxis("bottom") is not None:
+            return
+        self.axis = axis
+        self.plot_item.setAxisItems({"bottom": self._make_axis(axis)})
+
+    def _set_loading(self, loading: bool) -> None:
+        self._loading = loading
+        if loading:
+            self.status.setText("Loading…")
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
+
+    def _show_message(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #c0392b; font-weight: bold;" if error else "color: gray;")
+        self.message.setVisible(bool(text))
+        self._place_message()
+
+    def _place_message(self) -> None:
+        r = self.plot.rect()
+        self.message.setGeometry(r.adjusted(20, 10, -20, -30))
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(ev)
+        self._place_message()
+        # much wider or narrower: count again so bars stay about five pixels wide
+        if self.store is not None and self._queried_bins and not self._loading:
+            if abs(self._bin_count() - self._queried_bins) > 0.25 * self._queried_bins:
+                self._debounce.start()
+
+    # -- mouse ---------------------------------------------------------------------------
+    def _view_x(self, scene_pos: QPointF) -> float | None:
+        if not self.view.sceneBoundingRect().contains(scene_pos):
+            return None
+        return self.view.mapSceneToView(scene_pos).x()
+
+    def _on_scene_click(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        if ev.double():
+            self.reset_zoom()
+            return
+        x = self._view_x(ev.scenePos())
+        if x is not None:
+            self.click_at(x)
+
+    def _on_scene_move(self, scene_pos: QPointF) -> None:
+        x = self._view_x(scene_pos)
+        b = self.bin_at(x) if x is not None else None
+        if b is None:
+            self._hover.hide()
+            QToolTip.hideText()
+            return
+        self._hover.setRect(QRectF(b.start, 0, b.end - b.start, b.total))
+        self._hover.show()
+        QToolTip.showText(QCursor.pos(), self.tooltip_text(b), self.plot)
+
+
+def _html(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
