@@ -181,15 +181,30 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_params(path: Path) -> dict[str, int] | None:
+    """The parameters an existing demo store was built with (from its inspector_store_info)."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            info = dict(con.execute("SELECT key, value FROM inspector_store_info").fetchall())
+        finally:
+            con.close()
+        return {"events": int(info["requested_events"]), "seed": int(info["seed"])}
+    except (sqlite3.Error, KeyError, ValueError, TypeError):
+        return None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .core.demo import create_demo, default_demo_path
 
     path = Path(args.path).expanduser() if args.path else default_demo_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    stamp = path.with_suffix(path.suffix + ".params")
     params = {"events": args.events, "seed": args.seed}
-    reuse = path.exists() and not args.force and stamp.exists() and json.loads(stamp.read_text() or "{}") == params
-    if not reuse:
+    if path.exists() and not args.force and _demo_params(path) == params:
+        print(f"demo store: {path} (reused; --force rebuilds it)", file=sys.stderr)
+    else:
         tty = sys.stderr.isatty()
 
         def progress(done: int, total: int) -> None:
@@ -199,11 +214,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = create_demo(path, events=args.events, seed=args.seed, progress=progress)
         if tty:
             print(file=sys.stderr)
-        stamp.write_text(json.dumps(params))
         print(f"demo store: {path} ({summary.events:,} events, {summary.commands:,} commands, "
               f"{summary.first_time:%Y-%m-%d} to {summary.last_time:%Y-%m-%d})", file=sys.stderr)
-    else:
-        print(f"demo store: {path} (reused; --force rebuilds it)", file=sys.stderr)
     if args.no_gui:
         print(json.dumps({"path": str(path), "url": f"sqlite:///{path}", **params}))
         return 0

@@ -707,7 +707,8 @@ def _build(
             for index in sorted(table.indexes, key=lambda ix: ix.name or ""):
                 db.execute(str(CreateIndex(index).compile(dialect=dialect)))
         info = {"layout": ownstore.LAYOUT, "schema_version": ownstore.SCHEMA_VERSION,
-                "created_by": f"inspector {__version__} demo", "seed": seed, "events": shop.emitted, "days": days}
+                "created_by": f"inspector {__version__} demo", "seed": seed, "events": shop.emitted, "days": days,
+                "requested_events": events}
         db.executemany(f"INSERT INTO {ownstore.STORE_INFO_TABLE} (key, value) VALUES (?, ?)",
                        [(k, str(v)) for k, v in info.items()])
         db.execute("COMMIT")
