@@ -64,7 +64,9 @@ class Dialect:
             return f"EXTRACT(EPOCH FROM {expr})"
         if self.name == "mysql":
             if kind == "iso_text":
-                expr = f"STR_TO_DATE(LEFT({expr}, 26), '%Y-%m-%dT%H:%i:%s.%f')"
+                # a CAST, not STR_TO_DATE with '.%f': Java's Instant.toString() writes whole seconds
+                # without a fraction ("…T09:00:00Z"), which STR_TO_DATE turns into NULL
+                expr = f"CAST(REPLACE(REPLACE(LEFT({expr}, 26), 'T', ' '), 'Z', '') AS DATETIME(6))"
             # TIMESTAMPDIFF avoids the session time zone that UNIX_TIMESTAMP() applies
             return f"(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {expr}) / 1000000.0)"
         return f"((julianday({expr}) - 2440587.5) * 86400.0)"
@@ -98,10 +100,14 @@ class Dialect:
         (a plain string; the caller adds no wildcards)."""
         ctype = column_type.lower()
         if self.name == "postgresql":
-            if ctype == "bytea":
-                return f"(position(convert_to(:{param}, 'UTF8') in {expr}) > 0)"
-            if ctype == "oid":
-                return f"(position(convert_to(:{param}, 'UTF8') in lo_get({expr})) > 0)"
+            if ctype in ("bytea", "oid"):
+                # ``expr`` is already bytes (the store reads oid columns through lo_get). Bytes have
+                # no lower(): match the exact UTF-8 bytes, or case-insensitively on the escaped text
+                # (ASCII as is); convert_from() would fail on the first non-UTF-8 payload.
+                return (
+                    f"(position(convert_to(:{param}, 'UTF8') in {expr}) > 0"
+                    f" OR strpos(lower(encode({expr}, 'escape')), lower(:{param})) > 0)"
+                )
             return f"(strpos(lower(CAST({expr} AS text)), lower(:{param})) > 0)"
         if self.name == "mysql":
             return f"(LOCATE(LOWER(:{param}), LOWER(CONVERT({expr} USING utf8mb4))) > 0)"

@@ -67,7 +67,12 @@ def _type_name(t: sa.types.TypeEngine) -> str:
         s = str(t)
     except Exception:
         s = type(t).__name__
-    return s.split("(")[0].strip().lower()
+    name = s.split("(")[0].strip().lower()
+    if getattr(t, "timezone", False) and name in ("timestamp", "datetime"):
+        # str() drops the zone; readers must know it (naive bounds on a timestamptz column are
+        # read in the session's time zone)
+        return "timestamptz"
+    return name
 
 
 def reflect(engine: Engine) -> SchemaInfo:

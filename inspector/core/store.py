@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
@@ -33,14 +35,14 @@ _NICE_WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1
 UTC = dt.timezone.utc
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """A stored time as an aware UTC datetime. Naive values are UTC by every known store's rules."""
+def parse_time(value: Any, per_second: int = 1) -> dt.datetime | None:
+    """A stored time as an aware UTC datetime. Naive values are UTC by every known store's rules.
+    Numbers are epoch times in units of ``1/per_second`` s (1000 for ``epoch_ms``); a number too
+    large for a date reads as None rather than stopping the read."""
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, UTC)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
@@ -49,10 +51,16 @@ def parse_time(value: Any) -> dt.datetime | None:
             t = dt.datetime.fromisoformat(s)
         except ValueError:
             try:
-                return dt.datetime.fromtimestamp(float(s), UTC)
+                value = float(s)
             except ValueError:
                 return None
-        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        else:
+            return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        try:
+            return dt.datetime.fromtimestamp(float(value) / per_second, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     return None
 
 
@@ -71,6 +79,14 @@ def _text(v: Any) -> str | None:
     if isinstance(v, (bytes, memoryview)):
         return bytes(v).hex()
     return str(v)
+
+
+def _is_uuid(v: str) -> bool:
+    try:
+        uuid.UUID(v)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -161,8 +177,8 @@ class EventStore:
             raise UnsupportedFilter(f"cannot filter by {what} on layout {self.layout.name}: {why}")
         return e
 
-    def _time_bound(self, value: dt.datetime) -> tuple[str, Any]:
-        """(comparison SQL for the time column, bound value)."""
+    def _time_bound(self, value: dt.datetime, param: str) -> tuple[str, str, Any]:
+        """(SQL for the time column, SQL for the bound ``:param``, the value to bind)."""
         kind = self.layout.time_kind
         if kind in ("payload", "none") or not self.layout.has("recorded_at"):
             raise UnsupportedFilter(
@@ -172,28 +188,45 @@ class EventStore:
         value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         e = self.expr("recorded_at")
         if self.dialect.name in ("postgresql", "mysql") and kind == "timestamp":
+            # compare the column itself (its index stays usable); a column without a zone holds UTC,
+            # so it gets a naive UTC value (an aware one would be converted with the session's zone)
             ctype = self.column_type("recorded_at")
-            if self.dialect.name == "mysql" or "time zone" not in ctype and "timestamptz" not in ctype:
-                return e, value.replace(tzinfo=None)
-            return e, value
-        return self.time_epoch_expr(), value.timestamp()
+            aware = self.dialect.name == "postgresql" and ("with time zone" in ctype or ctype == "timestamptz")
+            return e, f":{param}", value if aware else value.replace(tzinfo=None)
+        # Elsewhere both sides go through the same epoch conversion, so an event exactly at the
+        # bound compares equal (a Python float against julianday() arithmetic may not).
+        if kind == "epoch_s":
+            bound: Any = value.timestamp()
+        elif kind == "epoch_ms":
+            bound = round(value.timestamp() * 1000)
+        else:
+            bound = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return self.time_epoch_expr(), self.dialect.epoch(f":{param}", kind), bound
 
     def where(self, flt: EventFilter) -> tuple[str, dict[str, Any]]:
         clauses: list[str] = []
         params: dict[str, Any] = {}
         if flt.stream is not None:
-            clauses.append(f"{self._need('stream', 'stream')} = :stream")
-            params["stream"] = flt.stream
+            s = self._need("stream", "stream")
+            if self.column_type("stream") == "uuid" and not _is_uuid(flt.stream):
+                # PostgreSQL refuses to compare a uuid column with other text: no such stream
+                clauses.append("1 = 0")
+            else:
+                clauses.append(f"{s} = :stream")
+                params["stream"] = flt.stream
         if flt.category is not None:
             if self.layout.has("category"):
                 clauses.append(f"{self._need('category', 'category')} = :category")
                 params["category"] = flt.category
             else:
                 s = self._need("stream", "category")
-                esc = flt.category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                clauses.append(f"({s} = :category OR {s} LIKE :category_like ESCAPE '\\')")
+                # '!' escapes: a backslash in ESCAPE '\\' is itself an escape in MySQL's string literals
+                def esc(v: str) -> str:
+                    return v.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+                clauses.append(f"({s} = :category OR {s} LIKE :category_like ESCAPE '!')")
                 params["category"] = flt.category
-                params["category_like"] = esc + self.layout.stream_separator + "%"
+                params["category_like"] = esc(flt.category + self.layout.stream_separator) + "%"
         if flt.types:
             t = self._need("type", "event type")
             names = [f"type_{i}" for i in range(len(flt.types))]
@@ -206,13 +239,11 @@ class EventStore:
             clauses.append(f"{self._pos} < :before")
             params["before"] = int(flt.before)
         if flt.since is not None:
-            e, v = self._time_bound(flt.since)
-            clauses.append(f"{e} >= :since")
-            params["since"] = v
+            e, b, params["since"] = self._time_bound(flt.since, "since")
+            clauses.append(f"{e} >= {b}")
         if flt.until is not None:
-            e, v = self._time_bound(flt.until)
-            clauses.append(f"{e} < :until")
-            params["until"] = v
+            e, b, params["until"] = self._time_bound(flt.until, "until")
+            clauses.append(f"{e} < {b}")
         if flt.actor is not None:
             clauses.append(f"{self._need('actor', 'actor')} = :actor")
             params["actor"] = flt.actor
@@ -264,7 +295,7 @@ class EventStore:
             key = self.layout.time_payload_key or "timestamp"
             recorded = parse_time(_extract(pdec.value, key)) if isinstance(pdec.value, dict) else None
         else:
-            recorded = parse_time(values.get("recorded_at"))
+            recorded = parse_time(values.get("recorded_at"), 1000 if self.layout.time_kind == "epoch_ms" else 1)
         errors = [e for e in (pdec.error, ("metadata: " + mdec.error) if mdec.error else None) if e]
         version = values.get("version")
         return RecordedEvent(
@@ -410,21 +441,28 @@ class EventStore:
         axis = "time" if epoch else "position"
         key = epoch or self._pos
         where, params = self.where(flt)
+        # Only a window the caller gives restricts the rows. The default range comes from the first
+        # and last events in position order, and times are not monotonic in position (concurrent
+        # writers, clock skew): clipping to it would silently drop events near the ends.
+        window = [where[len(" WHERE "):]] if where else []
+        window.append(f"{key} IS NOT NULL")  # events without a time have no bin (and SQLite's floor() refuses NULL)
+        if start is not None:
+            window.append(f"{key} >= :h_lo")
+            params["h_lo"] = float(start)
+        if end is not None:
+            window.append(f"{key} <= :h_hi")
+            params["h_hi"] = float(end)
         if start is None or end is None:
             lo, hi = self._axis_range(key, flt, where, params)
             start = lo if start is None else start
             end = hi if end is None else end
         if start is None or end is None:
             return Histogram(axis, 0, (), ())
-        span = max(float(end) - float(start), 1.0)
+        lo, hi = sorted((float(start), float(end)))
+        span = max(hi - lo, 1.0)
         raw = span / max(bins, 1)
         width = next((w for w in _NICE_WIDTHS if w >= raw), raw) if axis == "time" else max(1.0, math.ceil(raw))
-        origin = math.floor(float(start) / width) * width
-        window = []
-        if where:
-            window.append(where[len(" WHERE "):])
-        window.append(f"{key} >= :h_lo AND {key} <= :h_hi")
-        params = dict(params, h_lo=float(start), h_hi=float(end))
+        origin = math.floor(lo / width) * width
         type_sql = self.expr("type") or "''"
         sql = (
             f"SELECT {self.dialect.bucket(key, origin, width)} AS b, {type_sql} AS t, COUNT(*) AS n "
@@ -449,10 +487,13 @@ class EventStore:
         """The first and last values of the axis, read at the ends of the position order (an index
         lookup), widened by a MIN/MAX only on the position axis where both are the same thing."""
         out = []
+        # events without a time (NULL, or text the database cannot read as one) are skipped: one
+        # such event at either end must not leave the whole histogram without a range
+        known = f"{where} AND {key} IS NOT NULL" if where else f" WHERE {key} IS NOT NULL"
         with self.engine.connect() as conn:
             for direction in ("ASC", "DESC"):
                 v = conn.execute(
-                    sa.text(f"SELECT {key} FROM {self._from_for(flt)}{where} ORDER BY {self._pos} {direction} LIMIT 1"), params
+                    sa.text(f"SELECT {key} FROM {self._from_for(flt)}{known} ORDER BY {self._pos} {direction} LIMIT 1"), params
                 ).scalar()
                 out.append(float(v) if v is not None else None)
         return out[0], out[1]

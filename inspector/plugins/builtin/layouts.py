@@ -197,9 +197,10 @@ class RailsEventStoreLayout:
                 reasons.append(f"streams from {links[0].qualified} (an event's first stream)")
             out.append(LayoutCandidate(
                 Layout.of(self.name, self.title, t.qualified, fields, joins=joins, join_fields=join_fields,
-                          version_base=0,
+                          version_base=0, stream_separator="$",
                           notes=("an event linked to several streams is listed under the first one",
-                                 "YAML (binary) payloads are shown as text")),
+                                 "YAML (binary) payloads are shown as text",
+                                 "categories are stream names up to '$' (AggregateRoot's Class$id names)")),
                 conf, tuple(reasons)))
         return out
 
