@@ -117,6 +117,8 @@ class Layout:
         if self.joins:
             layout["joins"] = self.joins
             layout["join_fields"] = list(self.join_fields)
+        if self.notes:
+            layout["notes"] = list(self.notes)
         doc: dict[str, Any] = {"layout": layout, "fields": {k: v.spec() for k, v in self.fields.items()}}
         if self.commands:
             doc["commands"] = {
@@ -134,11 +136,38 @@ class Layout:
         Path(path).write_text(self.to_toml(header), encoding="utf-8")
 
 
+LAYOUT_KEYS = ("name", "title", "table", "time_kind", "time_payload_key", "stream_separator", "joins",
+               "join_fields", "version_base", "lineage", "notes")
+DOC_KEYS = ("layout", "fields", "commands")
+
+
+def _check_specs(fields: Mapping[str, Any], where: str, source: str) -> None:
+    """Each field must be one of the three forms, with no empty part."""
+    for k, v in fields.items():
+        if not isinstance(v, str) or not v.strip():
+            raise MappingFileError(f"{source}: {where} field {k} must be a non-empty string, such as \"column\"")
+        ref = FieldRef.parse(v)
+        if ref.sql is not None and not ref.sql:
+            raise MappingFileError(f"{source}: {where} field {k} = {v!r} has no SQL after \"sql:\"")
+        if ref.sql is None and (not ref.column or (v.find("->") >= 0 and not ref.path)):
+            raise MappingFileError(
+                f"{source}: {where} field {k} = {v!r} is not \"column\", \"column->json.path\" or \"sql:<expression>\""
+            )
+
+
 def layout_from_mapping(doc: Mapping[str, Any], source: str = "mapping") -> Layout:
     """Build a Layout from a parsed mapping document, checking its shape (not the database)."""
     lay = doc.get("layout")
     if not isinstance(lay, Mapping):
         raise MappingFileError(f"{source}: missing [layout] table")
+    extra = sorted(set(doc) - set(DOC_KEYS))
+    if extra:
+        raise MappingFileError(f"{source}: unknown section(s) {', '.join(extra)}; a mapping has [layout], [fields] "
+                               "and optionally [commands]")
+    extra = sorted(set(lay) - set(LAYOUT_KEYS))
+    if extra:
+        raise MappingFileError(f"{source}: unknown key(s) in [layout]: {', '.join(extra)}; known keys: "
+                               f"{', '.join(LAYOUT_KEYS)}")
     table = lay.get("table")
     if not table or not isinstance(table, str):
         raise MappingFileError(f"{source}: [layout] needs table = \"name\" (or \"schema.name\")")
@@ -150,17 +179,32 @@ def layout_from_mapping(doc: Mapping[str, Any], source: str = "mapping") -> Layo
         raise MappingFileError(
             f"{source}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(EVENT_FIELDS)}"
         )
-    for k, v in fields.items():
-        if not isinstance(v, str) or not v.strip():
-            raise MappingFileError(f"{source}: field {k} must be a non-empty string")
+    _check_specs(fields, "[fields]", source)
     if "position" not in fields:
         raise MappingFileError(f"{source}: [fields] needs position = \"<column>\" (the global order)")
     time_kind = lay.get("time_kind", "timestamp")
     if time_kind not in TIME_KINDS:
         raise MappingFileError(f"{source}: time_kind must be one of {', '.join(TIME_KINDS)}, not {time_kind!r}")
+    time_payload_key = lay.get("time_payload_key")
+    if time_payload_key is not None and (not isinstance(time_payload_key, str) or not time_payload_key):
+        raise MappingFileError(f"{source}: time_payload_key must be the payload key holding the time, as a string")
     lineage = lay.get("lineage", "ids")
     if lineage not in LINEAGE_KINDS:
-        raise MappingFileError(f"{source}: lineage must be one of {', '.join(LINEAGE_KINDS)}")
+        raise MappingFileError(f"{source}: lineage must be one of {', '.join(LINEAGE_KINDS)}, not {lineage!r}")
+    separator = lay.get("stream_separator", "-")
+    if not isinstance(separator, str) or not separator:
+        raise MappingFileError(f"{source}: stream_separator must be a non-empty string, such as \"-\"")
+    join_fields = lay.get("join_fields", [])
+    if not isinstance(join_fields, list) or not all(isinstance(j, str) for j in join_fields):
+        raise MappingFileError(f"{source}: join_fields must be a list of field names, such as [\"stream\"]")
+    bad_joins = sorted(set(join_fields) - set(EVENT_FIELDS))
+    if bad_joins:
+        raise MappingFileError(f"{source}: join_fields names unknown field(s) {', '.join(bad_joins)}")
+    notes = lay.get("notes", [])
+    if isinstance(notes, str):
+        notes = [notes]
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise MappingFileError(f"{source}: notes must be a list of strings")
     commands = None
     if "commands" in doc:
         c = doc["commands"]
@@ -169,25 +213,34 @@ def layout_from_mapping(doc: Mapping[str, Any], source: str = "mapping") -> Layo
             raise MappingFileError(f"{source}: [commands] needs table and [commands.fields]")
         bad = sorted(set(cf) - set(COMMAND_FIELDS))
         if bad:
-            raise MappingFileError(f"{source}: unknown command field(s) {', '.join(bad)}")
-        commands = CommandLog(c["table"], _refs(cf), c.get("time_kind", "timestamp"))
-    try:
-        version_base = int(lay.get("version_base", 1))
-    except (TypeError, ValueError):
-        raise MappingFileError(f"{source}: version_base must be 0 or 1")
+            raise MappingFileError(
+                f"{source}: unknown command field(s) {', '.join(bad)}; known: {', '.join(COMMAND_FIELDS)}"
+            )
+        _check_specs(cf, "[commands.fields]", source)
+        ctime = c.get("time_kind", "timestamp")
+        if ctime not in TIME_KINDS:
+            raise MappingFileError(
+                f"{source}: [commands] time_kind must be one of {', '.join(TIME_KINDS)}, not {ctime!r}"
+            )
+        commands = CommandLog(str(c["table"]), _refs(cf), ctime)
+    version_base = lay.get("version_base", 1)
+    if isinstance(version_base, bool) or version_base not in (0, 1):
+        raise MappingFileError(f"{source}: version_base must be 0 or 1 (the first version of a stream), "
+                               f"not {version_base!r}")
     return Layout(
         name=str(lay.get("name", "custom")),
         title=str(lay.get("title", lay.get("name", "Custom mapping"))),
         table=table,
         fields=_refs(fields),
         time_kind=time_kind,
-        time_payload_key=lay.get("time_payload_key"),
-        stream_separator=str(lay.get("stream_separator", "-")),
+        time_payload_key=time_payload_key,
+        stream_separator=separator,
         joins=str(lay.get("joins", "")),
-        join_fields=tuple(lay.get("join_fields", ())),
-        version_base=version_base,
+        join_fields=tuple(join_fields),
+        version_base=int(version_base),
         lineage=lineage,
         commands=commands,
+        notes=tuple(notes),
     )
 
 
@@ -197,6 +250,8 @@ def load_mapping(path: str | Path) -> Layout:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingFileError(f"mapping file not found: {p}")
+    except UnicodeDecodeError as e:
+        raise MappingFileError(f"mapping file {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})")
     except OSError as e:
         raise MappingFileError(f"cannot read mapping file {p}: {e.strerror}")
     try:
