@@ -78,7 +78,7 @@ def _run_gui(**kwargs: Any) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .core.connect import create_engine
+    from .core.connect import create_engine, normalize_url
     from .core.detect import detect
 
     pm = _plugins(args)
@@ -91,13 +91,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
         chosen = det.candidates[0] if det.candidates else (det.proposals[0] if det.proposals else None)
         if chosen is None:
             return _fail(f"no event-like table found (tables: {', '.join(det.tables) or 'none'})")
-        header = "\n".join(
-            [f"# Mapping for {chosen.layout.table} ({chosen.source}, confidence {chosen.confidence:.2f}).",
-             "# Why each field was chosen:"]
-            + [f"#   {r}" for r in chosen.reasons]
-            + ["# Edit the [fields] below, then: inspector events URL --mapping THIS_FILE"]
-        )
-        sys.stdout.write(chosen.layout.to_toml(header))
+        from .core.connect import redact
+        from .core.propose import proposal_toml
+
+        sys.stdout.write(proposal_toml(chosen, url=redact(normalize_url(args.url))))
         return 0
     print(json.dumps(det.to_json(), indent=2, ensure_ascii=False))
     return 0 if (det.candidates or det.proposals) else EXIT_ERROR
@@ -113,6 +110,24 @@ def _filter_from(args: argparse.Namespace):
         stream=args.stream, category=args.category, types=tuple(types), after=args.after, before=args.before,
         since=args.since, until=args.until, actor=args.actor, correlation_id=args.correlation, text=args.text,
     )
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)  # NaN/Infinity decoded from a stored payload: valid JSON has no such numbers
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON (never NaN/Infinity), non-JSON values as text."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_json_safe(obj), ensure_ascii=False, default=str, allow_nan=False)
 
 
 CSV_COLUMNS = ("position", "stream", "version", "type", "recorded_at", "event_id", "causation_id",
@@ -153,13 +168,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     try:
         if args.format == "jsonl":
             for e in events():
-                out.write(json.dumps(e.to_json(), ensure_ascii=False, default=str) + "\n")
+                out.write(dumps(e.to_json()) + "\n")
         elif args.format == "csv":
             w = csv.writer(out)
             w.writerow(CSV_COLUMNS)
             for e in events():
                 row = e.to_json()
-                w.writerow([json.dumps(row[c], ensure_ascii=False, default=str) if c in ("data", "metadata") and row[c] is not None
+                w.writerow([dumps(row[c]) if c in ("data", "metadata") and row[c] is not None
                             else ("" if row[c] is None else row[c]) for c in CSV_COLUMNS])
         else:
             width = shutil.get_terminal_size((160, 20)).columns

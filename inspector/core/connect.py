@@ -60,7 +60,9 @@ def describe_error(exc: BaseException, url: str | sa.URL | None = None) -> str:
     if "password authentication failed" in low or "access denied" in low or "authentication failed" in low:
         return f"login refused by {where}: wrong user name or password"
     if "connection refused" in low or "can't connect" in low or "could not connect" in low or "timeout" in low or "timed out" in low or "name or service not known" in low or "could not translate host" in low or "nodename nor servname" in low:
-        return f"cannot reach {where}: {msg.split(':')[-1].strip() or msg}"
+        reason = msg.split(":")[-1].strip().rstrip(".") or msg
+        reason = reason.split(" Is the server")[0]  # libpq appends a second sentence
+        return f"cannot reach {where}: {reason}"
     if ("database" in low and "does not exist" in low) or "unknown database" in low:
         return f"{where}: database does not exist"
     if "unable to open database file" in low:

@@ -50,6 +50,7 @@ class Detection:
     candidates: tuple[LayoutCandidate, ...]  # best first
     proposals: tuple[LayoutCandidate, ...] = ()  # heuristic mappings when no candidate fits
     tables: tuple[str, ...] = field(default=())
+    errors: tuple[str, ...] = ()  # layout definitions that failed while matching (skipped)
 
     @property
     def best(self) -> LayoutCandidate | None:
@@ -61,6 +62,7 @@ class Detection:
             "candidates": [c.to_json() for c in self.candidates],
             "proposals": [p.to_json() for p in self.proposals],
             "tables": list(self.tables),
+            "errors": list(self.errors),
         }
 
 
@@ -85,18 +87,38 @@ def detect(
 ) -> Detection:
     schema = schema or reflect(engine)
     cands: list[LayoutCandidate] = []
+    errors: list[str] = []
     for d in definitions:
-        for c in d.match(schema, engine):
+        try:
+            found = list(d.match(schema, engine))
+        except Exception as e:  # one broken (plugin) definition must not stop detection for all
+            errors.append(f"layout {getattr(d, 'name', d)!s} failed to match: {type(e).__name__}: {e}")
+            continue
+        for c in found:
             if c.confidence > 0:
                 table = schema.get(c.layout.table)
-                cands.append(c if table is None else LayoutCandidate(c.layout.with_types(table.types()), c.confidence, c.reasons, c.source))
+                if table is not None:
+                    c = LayoutCandidate(c.layout.with_types(table.types()), c.confidence,
+                                        c.reasons + _order_warning(c.layout, table), c.source)
+                cands.append(c)
     cands.sort(key=lambda c: -c.confidence)
     proposals: tuple[LayoutCandidate, ...] = ()
     if propose and not cands:
         from .propose import propose_layouts
 
         proposals = tuple(propose_layouts(engine, schema))
-    return Detection(schema.dialect, tuple(cands), proposals, tuple(t.qualified for t in schema.tables))
+    return Detection(schema.dialect, tuple(cands), proposals, tuple(t.qualified for t in schema.tables), tuple(errors))
+
+
+def _order_warning(layout: Layout, table: TableInfo) -> tuple[str, ...]:
+    """Keyset paging needs a unique global order; say so where the database does not promise one."""
+    ref = layout.ref("position")
+    if ref is None or ref.column is None:
+        return ()
+    col = ref.column.lower()
+    if any(len(u) == 1 and u[0].lower() == col for u in table.unique):
+        return ()
+    return (f"warning: {ref.column} is not declared unique; rows sharing a position may be skipped when paging",)
 
 
 def validate_layout(layout: Layout, schema: SchemaInfo) -> Layout:

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 from sqlalchemy.engine import Engine
 
 from .codecs import Codec, CodecPipeline
-from .connect import create_engine, redact
+from .connect import create_engine, normalize_url, redact
 from .detect import Detection, LayoutCandidate, LayoutDefinition, choose, detect, validate_layout
 from .layout import Layout, load_mapping
 from .schema import reflect
@@ -40,7 +40,7 @@ def open_store(
     best detected one. Raises ConnectError / LayoutError with a message for the user."""
     engine = engine or create_engine(url, read_only=True)
     pipeline = CodecPipeline(codecs) if codecs is not None else CodecPipeline()
-    name = redact(str(engine.url))
+    name = redact(normalize_url(url)) if url else redact(str(engine.url))
     try:
         if mapping is not None:
             lay = mapping if isinstance(mapping, Layout) else load_mapping(mapping)

@@ -450,7 +450,7 @@ class EventStore:
             window.append(f"{key} >= :h_lo")
             params["h_lo"] = float(start)
         if end is not None:
-            window.append(f"{key} <= :h_hi")
+            window.append(f"{key} < :h_hi")  # half-open like bins and EventFilter.until
             params["h_hi"] = float(end)
         if start is None or end is None:
             lo, hi = self._axis_range(key, flt, where, params)

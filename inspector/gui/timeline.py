@@ -363,7 +363,7 @@ class TimelineWidget(QWidget):
         self._set_loading(True)
         upper = end
         if end is not None and self.axis == "position":
-            upper = math.ceil(end) - 1  # the store's window includes its end; positions at `end` are off screen
+            upper = math.ceil(end)  # the store's window is half-open; positions from `end` on are off screen
         self._task = self._runner.submit(
             self.store.histogram, self.filter, bins=self._queried_bins, start=start, end=upper,
             label="timeline", owner=self,

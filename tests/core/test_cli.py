@@ -173,3 +173,18 @@ def test_plugins_lists_builtins():
     assert r.returncode == 0, r.stderr
     names = {p["name"] for p in json.loads(r.stdout)}
     assert {"builtin_layouts", "builtin_codecs", "eventsourcing"} <= names
+
+
+def test_nan_in_a_payload_still_gives_strict_json(tmp_path):
+    db = tmp_path / "nan.sqlite"
+    c = sqlite3.connect(db)
+    c.execute("CREATE TABLE journal (entry_no INTEGER PRIMARY KEY, account TEXT, kind TEXT, body TEXT)")
+    c.execute("INSERT INTO journal (account, kind, body) VALUES ('a-1', 'Measured', '{\"value\": NaN, \"ok\": 1}')")
+    c.commit()
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[layout]\ntable = "journal"\ntime_kind = "none"\n[fields]\nposition = "entry_no"\n'
+                       'stream = "account"\ntype = "kind"\npayload = "body"\n')
+    r = run("events", str(db), "--mapping", str(mapping), "--format", "jsonl")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert row["data"] == {"value": "nan", "ok": 1}
