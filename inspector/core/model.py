@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The logical fields a layout can map, in display order.
 EVENT_FIELDS = (
@@ -26,10 +26,12 @@ EVENT_FIELDS = (
 COMMAND_FIELDS = ("command_id", "type", "actor", "issued_at", "payload", "correlation_id")
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
+class RecordedEvent(NamedTuple):
     """One stored event, decoded. ``data`` is None when the payload could not be decoded;
-    ``decode_error`` then says why. ``raw`` keeps the stored payload for the raw-bytes view."""
+    ``decode_error`` then says why. ``raw`` keeps the stored payload for the raw-bytes view.
+
+    Immutable like the frozen dataclasses elsewhere, but a NamedTuple: reading a page is bound by
+    building these, and a tuple is built several times faster than a frozen dataclass."""
 
     position: int
     stream: str | None
@@ -44,7 +46,7 @@ class RecordedEvent:
     metadata: Any = None
     decode_error: str | None = None
     encoding: str | None = None
-    raw: bytes | str | None = field(default=None, repr=False, compare=False)
+    raw: bytes | str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON row: ISO 8601 times with offset, decoded data or null."""

@@ -4,6 +4,7 @@ summaries, all pushed down to SQL. Nothing here writes."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import uuid
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .codecs import CodecPipeline, Decoded
+from .codecs import MISS, CodecPipeline, Decoded
 from .dialects import Dialect
 from .errors import InspectorError, UnsupportedFilter
 from .layout import FieldRef, Layout
@@ -33,6 +34,15 @@ _NICE_WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1
                 172800, 604800, 1209600, 2592000, 7776000, 31536000)
 
 UTC = dt.timezone.utc
+
+
+@functools.lru_cache(maxsize=512)
+def _sql(text: str) -> sa.TextClause:
+    """Parsed SQL text, kept: the same few statements run for every page, and parsing their bind
+    parameters again each time costs more than a page of SQLite reads."""
+    return sa.text(text)
+
+_NOTHING = Decoded(None, None)
 
 
 def parse_time(value: Any, per_second: int = 1) -> dt.datetime | None:
@@ -74,8 +84,8 @@ def _extract(value: Any, path: str) -> Any:
 
 
 def _text(v: Any) -> str | None:
-    if v is None:
-        return None
+    if v is None or type(v) is str:
+        return v
     if isinstance(v, (bytes, memoryview)):
         return bytes(v).hex()
     return str(v)
@@ -112,23 +122,55 @@ class EventStore:
         self._from_base = f"{q.table(layout.table)} e"
         self._from = f"{self._from_base} {layout.joins}".strip()
         select: list[str] = []
+        labels: list[str] = []
+
+        def add(sql: str, label: str) -> None:
+            select.append(f"{sql} AS {label}")
+            labels.append(label)
+
         self._json_sources: dict[str, str] = {}  # column -> result label holding it
         for logical in _SCALARS:
             ref = layout.ref(logical)
             if ref is None or ref.path:
                 continue
-            select.append(f"{self._plain(ref)} AS f_{logical}")
+            add(self._plain(ref), f"f_{logical}")
         for logical in ("payload", "metadata"):
             ref = layout.ref(logical)
             if ref is not None and not ref.path:
-                select.append(f"{self._plain(ref)} AS f_{logical}")
+                add(self._plain(ref), f"f_{logical}")
                 if ref.column:
                     self._json_sources[ref.column.lower()] = f"f_{logical}"
         for ref in layout.fields.values():
             if ref.path and ref.column and ref.column.lower() not in self._json_sources:
                 label = f"j_{len(self._json_sources)}"
                 self._json_sources[ref.column.lower()] = label
-                select.append(f"e.{q.quote(ref.column)} AS {label}")
+                add(f"e.{q.quote(ref.column)}", label)
+        # A row plan computed once, so decoding a row is index lookups (the first page is bound by it).
+        index = {label: i for i, label in enumerate(labels)}
+        self._payload_i = index.get("f_payload")
+        self._metadata_i = index.get("f_metadata")
+        # one (row index, JSON path or None) per RecordedEvent field from position to actor
+        self._plan: list[tuple[int, tuple[str, ...] | None] | None] = []
+        for logical in _SCALARS:
+            ref = layout.ref(logical)
+            if ref is None:
+                self._plan.append(None)
+            elif ref.path:
+                self._plan.append((index[self._json_sources[ref.column.lower()]], tuple(ref.path.split("."))))
+            else:
+                self._plan.append((index[f"f_{logical}"], None))
+        self._payload_time = layout.time_payload_key or "timestamp" if layout.time_kind == "payload" else None
+        self._time_unit = 1000 if layout.time_kind == "epoch_ms" else 1
+        # The common shape (every field a plain column, JSON object payloads, a real time column)
+        # gets a specialised loop in _events; anything else goes through to_event.
+        self._json_reader = self.codecs.json_reader()
+        self._simple = (
+            self._json_reader is not None
+            and self._payload_i is not None
+            and layout.time_kind in ("timestamp", "iso_text")
+            and all(step is None or step[1] is None for step in self._plan)
+            and self._plan[0] is not None
+        )
         self._select = ", ".join(select)
         if not layout.has("position"):
             raise InspectorError(f"layout {layout.name} maps no position column")
@@ -271,49 +313,98 @@ class EventStore:
         return self._from if used & set(self.layout.join_fields) else self._from_base
 
     # -- decoding -------------------------------------------------------------------------
-    def to_event(self, row: sa.Row) -> RecordedEvent:
-        m = row._mapping
-        payload_raw = m.get("f_payload")
-        pdec = self.codecs.decode(payload_raw)
-        mdec = self.codecs.decode(m.get("f_metadata")) if "f_metadata" in m else Decoded(None, None)
-        decoded_cols = {"f_payload": pdec.value, "f_metadata": mdec.value}
-        values: dict[str, Any] = {}
-        for logical in _SCALARS:
-            ref = self.layout.ref(logical)
-            if ref is None:
+    def to_event(self, row: Sequence[Any]) -> RecordedEvent:
+        """Decode one result row. Hot: the first page's latency is mostly this, so it works from the
+        row plan computed in ``__init__`` rather than from the layout."""
+        decode = self.codecs.decode
+        pi, mi = self._payload_i, self._metadata_i
+        payload_raw = row[pi] if pi is not None else None
+        pdec = decode(payload_raw)
+        mdec = decode(row[mi]) if mi is not None else _NOTHING
+        decoded = {pi: pdec.value, mi: mdec.value}
+        out: list[Any] = []
+        for step in self._plan:
+            if step is None:
+                out.append(None)
                 continue
-            if ref.path:
-                label = self._json_sources.get(ref.column.lower())
-                if label in decoded_cols:
-                    src = decoded_cols[label]
-                else:
-                    src = decoded_cols.setdefault(label, self.codecs.decode(m.get(label)).value)
-                values[logical] = _extract(src, ref.path)
-            else:
-                values[logical] = m.get(f"f_{logical}")
-        if self.layout.time_kind == "payload":
-            key = self.layout.time_payload_key or "timestamp"
-            recorded = parse_time(_extract(pdec.value, key)) if isinstance(pdec.value, dict) else None
+            i, path = step
+            v = row[i]
+            if path is not None:
+                v = decoded[i] if i in decoded else decoded.setdefault(i, decode(v).value)
+                for part in path:
+                    v = v.get(part) if isinstance(v, dict) else None
+            out.append(v if v is None or type(v) is str else _text(v))
+        position, stream, version, etype, recorded, event_id, causation, correlation, actor = out
+        if self._payload_time is not None:
+            recorded = parse_time(_extract(pdec.value, self._payload_time)) if isinstance(pdec.value, dict) else None
         else:
-            recorded = parse_time(values.get("recorded_at"), 1000 if self.layout.time_kind == "epoch_ms" else 1)
-        errors = [e for e in (pdec.error, ("metadata: " + mdec.error) if mdec.error else None) if e]
-        version = values.get("version")
+            recorded = parse_time(row[self._plan[4][0]] if self._plan[4] and self._plan[4][1] is None else recorded,
+                                  self._time_unit)
+        error = pdec.error
+        if mdec.error:
+            error = f"{error}; metadata: {mdec.error}" if error else f"metadata: {mdec.error}"
         return RecordedEvent(
-            position=int(values["position"]),
-            stream=_text(values.get("stream")),
-            version=int(version) if version is not None else None,
-            type=_text(values.get("type")),
-            recorded_at=recorded,
-            event_id=_text(values.get("event_id")),
-            causation_id=_text(values.get("causation_id")),
-            correlation_id=_text(values.get("correlation_id")),
-            actor=_text(values.get("actor")),
-            data=pdec.value,
-            metadata=mdec.value,
-            decode_error="; ".join(errors) or None,
-            encoding=pdec.encoding,
-            raw=bytes(payload_raw) if isinstance(payload_raw, (memoryview, bytearray)) else payload_raw,
+            int(row[self._plan[0][0]]) if self._plan[0][1] is None else int(position),
+            stream,
+            int(version) if version is not None else None,
+            etype,
+            recorded,
+            event_id,
+            causation,
+            correlation,
+            actor,
+            pdec.value,
+            mdec.value,
+            error,
+            pdec.encoding,
+            bytes(payload_raw) if isinstance(payload_raw, (memoryview, bytearray)) else payload_raw,
         )
+
+    def _events(self, rows: Sequence[Any]) -> tuple[RecordedEvent, ...]:
+        """``tuple(to_event(r) for r in rows)``, specialised for the common shape (tested equal)."""
+        if not self._simple:
+            return tuple(self.to_event(r) for r in rows)
+        read, to_event, new = self._json_reader, self.to_event, tuple.__new__
+        pi, mi = self._payload_i, self._metadata_i
+        idx = [step[0] if step is not None else None for step in self._plan]
+        pos_i, time_i = idx[0], idx[4]
+        text_i = [idx[1], idx[3], idx[5], idx[6], idx[7], idx[8]]  # stream, type, ids, actor
+        ver_i = idx[2]
+        fromiso = dt.datetime.fromisoformat
+        out: list[RecordedEvent] = []
+        append = out.append
+        for row in rows:
+            payload = row[pi]
+            data = read(payload)
+            if data is MISS:
+                append(to_event(row))
+                continue
+            meta = None
+            if mi is not None and row[mi] is not None:
+                meta = read(row[mi])
+                if meta is MISS:
+                    append(to_event(row))
+                    continue
+            t = row[time_i] if time_i is not None else None
+            if t is not None:
+                if type(t) is str:
+                    try:
+                        t = fromiso(t)
+                    except ValueError:
+                        append(to_event(row))
+                        continue
+                elif not isinstance(t, dt.datetime):
+                    append(to_event(row))
+                    continue
+                if t.tzinfo is not UTC:
+                    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+            texts = [None if i is None else (v if (v := row[i]) is None or type(v) is str else _text(v)) for i in text_i]
+            version = row[ver_i] if ver_i is not None else None
+            append(new(RecordedEvent, (
+                int(row[pos_i]), texts[0], None if version is None else int(version), texts[1], t,
+                texts[2], texts[3], texts[4], texts[5], data, meta, None, "json", payload,
+            )))
+        return tuple(out)
 
     # -- reading --------------------------------------------------------------------------
     def _sort_expr(self, sort: str) -> str:
@@ -366,14 +457,19 @@ class EventStore:
         order = f"{self._pos} {direction}" if sort == "position" else f"{skey} {direction}, {self._pos} {direction}"
         sql += f" ORDER BY {order} LIMIT {int(limit) + 1}"
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(sql), params).fetchall()
+            rows = conn.execute(_sql(sql), params).fetchall()
         has_more = len(rows) > limit
         rows = rows[:limit]
         if backward:
             rows.reverse()
-        events = tuple(self.to_event(r) for r in rows)
-        keys = [((r._mapping["k_sort"] if sort != "position" else e.position), e.position) for r, e in zip(rows, events)]
-        return Page(events, has_more, keys[0] if keys else None, keys[-1] if keys else None)
+        events = self._events(rows)
+        if not events:
+            return Page(events, has_more, None, None)
+
+        def key(row: Any, e: RecordedEvent) -> tuple[Any, int]:
+            return (row[-1] if sort != "position" else e.position, e.position)  # k_sort is the last column
+
+        return Page(events, has_more, key(rows[0], events[0]), key(rows[-1], events[-1]))
 
     def iter_pages(self, flt: EventFilter = EventFilter(), page_size: int = 1000) -> Iterator[Page]:
         cursor = None
@@ -397,14 +493,14 @@ class EventStore:
         e = self._need("event_id", "event id")
         sql = f"SELECT {self._select} FROM {self._from} WHERE {self.dialect.as_text(e)} = :id LIMIT 1"
         with self.engine.connect() as conn:
-            row = conn.execute(sa.text(sql), {"id": event_id}).first()
+            row = conn.execute(_sql(sql), {"id": event_id}).first()
         return self.to_event(row) if row else None
 
     # -- aggregates ----------------------------------------------------------------------
     def count(self, flt: EventFilter = EventFilter()) -> int:
         where, params = self.where(flt)
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {self._from_for(flt)}{where}"), params).scalar() or 0)
+            return int(conn.execute(_sql(f"SELECT COUNT(*) FROM {self._from_for(flt)}{where}"), params).scalar() or 0)
 
     def bounds(self, flt: EventFilter = EventFilter()) -> StoreBounds:
         """Count, first/last positions and their times (times of the first and last events)."""
@@ -423,7 +519,7 @@ class EventStore:
 
     def head(self) -> int | None:
         with self.engine.connect() as conn:
-            v = conn.execute(sa.text(f"SELECT MAX({self._pos}) FROM {self._from_base}")).scalar()
+            v = conn.execute(_sql(f"SELECT MAX({self._pos}) FROM {self._from_base}")).scalar()
         return int(v) if v is not None else None
 
     def histogram(
@@ -469,7 +565,7 @@ class EventStore:
             f"FROM {self._from_for(flt, 'type')} WHERE {' AND '.join(window)} GROUP BY 1, 2"
         )
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(sql), params).fetchall()
+            rows = conn.execute(_sql(sql), params).fetchall()
         buckets: dict[int, dict[str, int]] = {}
         types: dict[str, int] = {}
         for b, t, n in rows:
@@ -493,7 +589,7 @@ class EventStore:
         with self.engine.connect() as conn:
             for direction in ("ASC", "DESC"):
                 v = conn.execute(
-                    sa.text(f"SELECT {key} FROM {self._from_for(flt)}{known} ORDER BY {self._pos} {direction} LIMIT 1"), params
+                    _sql(f"SELECT {key} FROM {self._from_for(flt)}{known} ORDER BY {self._pos} {direction} LIMIT 1"), params
                 ).scalar()
                 out.append(float(v) if v is not None else None)
         return out[0], out[1]
@@ -509,7 +605,7 @@ class EventStore:
         if self.dialect.name == "postgresql":  # PG wants every selected expression grouped
             sql = sql.replace(f"GROUP BY {s}", f"GROUP BY {s}, {c}")
         with self.engine.connect() as conn:
-            return [StreamSummary(_text(r[0]), _text(r[1]), int(r[2]), int(r[3])) for r in conn.execute(sa.text(sql), params)]
+            return [StreamSummary(_text(r[0]), _text(r[1]), int(r[2]), int(r[3])) for r in conn.execute(_sql(sql), params)]
 
     def categories(self, flt: EventFilter = EventFilter()) -> list[CategorySummary]:
         s = self._need("stream", "stream")
@@ -520,14 +616,14 @@ class EventStore:
             f"GROUP BY 1 ORDER BY n DESC"
         )
         with self.engine.connect() as conn:
-            return [CategorySummary(_text(r[0]) or "", int(r[1]), int(r[2])) for r in conn.execute(sa.text(sql), params)]
+            return [CategorySummary(_text(r[0]) or "", int(r[1]), int(r[2])) for r in conn.execute(_sql(sql), params)]
 
     def event_types(self, flt: EventFilter = EventFilter()) -> list[tuple[str, int]]:
         t = self._need("type", "event type")
         where, params = self.where(flt)
         sql = f"SELECT {t} AS t, COUNT(*) AS n FROM {self._from_for(flt, 'type')}{where} GROUP BY 1 ORDER BY n DESC"
         with self.engine.connect() as conn:
-            return [(_text(r[0]) or "", int(r[1])) for r in conn.execute(sa.text(sql), params)]
+            return [(_text(r[0]) or "", int(r[1])) for r in conn.execute(_sql(sql), params)]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -70,7 +70,7 @@ def untranscode(value: Any) -> Any:
     return value
 
 
-TRANSCODED = Codec("eventsourcing-transcoded", kind="value", decode=untranscode, priority=50)
+TRANSCODED = Codec("eventsourcing-transcoded", kind="value", decode=untranscode, priority=50, marker='"_type_"')
 
 
 @hookimpl
