@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--synthetic", type=int, metavar="N", help="benchmark a fresh N-event demo store")
     b.add_argument("--backend-url", metavar="URL", help="with --synthetic: load the demo into this server database")
     b.add_argument("--seed", type=int, default=7)
-    b.add_argument("--repeats", type=int, default=7, help="timed repetitions per figure (median reported)")
+    b.add_argument("--repeats", type=int, default=31, help="timed repetitions per figure (median reported)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--layout", metavar="NAME")
     g.add_argument("--mapping", metavar="FILE")

@@ -23,7 +23,7 @@ from .session import OpenedStore, open_store
 FIRST_PAGE = 200
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     times = []

@@ -712,7 +712,8 @@ def _build(
         db.executemany(f"INSERT INTO {ownstore.STORE_INFO_TABLE} (key, value) VALUES (?, ?)",
                        [(k, str(v)) for k, v in info.items()])
         db.execute("COMMIT")
-        db.execute("PRAGMA analysis_limit=2000")  # sampled statistics: enough for the planner, far faster
+        # full statistics (under a second per million rows): with sampled ones SQLite scans the table
+        # through the type index for the timeline instead of the covering (recorded_at, type) index
         db.execute("ANALYZE")
         incident = dict(shop.incident)
         for key, corr in (("started_at", incident["correlation_id"]), ("fixed_at", incident["fix_correlation_id"])):

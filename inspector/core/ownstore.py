@@ -166,7 +166,8 @@ events_table = sa.Table(
     sa.Index("ux_inspector_events_stream_version", "stream", "version", unique=True),
     sa.Index("ix_inspector_events_correlation_id", "correlation_id"),
     sa.Index("ix_inspector_events_type_position", "type", "position"),
-    sa.Index("ix_inspector_events_recorded_at", "recorded_at"),
+    # (recorded_at, type) covers the timeline histogram: an index-only scan instead of the table
+    sa.Index("ix_inspector_events_recorded_at_type", "recorded_at", "type"),
     sa.Index("ix_inspector_events_actor", "actor"),
     sqlite_autoincrement=True,
     **_MYSQL_TABLE,
