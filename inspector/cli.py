@@ -347,9 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sqlalchemy.exc import SQLAlchemyError
 
         if isinstance(e, SQLAlchemyError):
-            from .core.connect import describe_error
+            from .core.connect import describe_error, normalize_url
 
-            return _fail(describe_error(e))
+            url = getattr(args, "url", None)
+            return _fail(describe_error(e, normalize_url(url) if url else None))
         raise
 
 

@@ -63,6 +63,9 @@ def describe_error(exc: BaseException, url: str | sa.URL | None = None) -> str:
         reason = msg.split(":")[-1].strip().rstrip(".") or msg
         reason = reason.split(" Is the server")[0]  # libpq appends a second sentence
         return f"cannot reach {where}: {reason}"
+    if any(w in low for w in ("terminating connection", "server closed the connection", "lost connection",
+                                "gone away", "connection already closed", "consuming input failed")):
+        return f"lost the connection to {where}: {msg}" if where else f"lost the database connection: {msg}"
     if ("database" in low and "does not exist" in low) or "unknown database" in low:
         return f"{where}: database does not exist"
     if "unable to open database file" in low:

@@ -51,6 +51,7 @@ class Detection:
     proposals: tuple[LayoutCandidate, ...] = ()  # heuristic mappings when no candidate fits
     tables: tuple[str, ...] = field(default=())
     errors: tuple[str, ...] = ()  # layout definitions that failed while matching (skipped)
+    unreadable: tuple[str, ...] = ()  # tables whose structure could not be read
 
     @property
     def best(self) -> LayoutCandidate | None:
@@ -63,6 +64,7 @@ class Detection:
             "proposals": [p.to_json() for p in self.proposals],
             "tables": list(self.tables),
             "errors": list(self.errors),
+            "unreadable": list(self.unreadable),
         }
 
 
@@ -107,7 +109,8 @@ def detect(
         from .propose import propose_layouts
 
         proposals = tuple(propose_layouts(engine, schema))
-    return Detection(schema.dialect, tuple(cands), proposals, tuple(t.qualified for t in schema.tables), tuple(errors))
+    return Detection(schema.dialect, tuple(cands), proposals, tuple(t.qualified for t in schema.tables), tuple(errors),
+                     schema.unreadable)
 
 
 def _order_warning(layout: Layout, table: TableInfo) -> tuple[str, ...]:
@@ -156,6 +159,10 @@ def choose(detection: Detection, wanted: str | None = None) -> LayoutCandidate:
         raise LayoutError(f"layout {wanted!r} does not fit this database (layouts that fit: {names})")
     if detection.best:
         return detection.best
+    if detection.unreadable:
+        first = detection.unreadable[0]
+        more = f" (and {len(detection.unreadable) - 1} more)" if len(detection.unreadable) > 1 else ""
+        raise LayoutError(f"no known event-store layout among the tables that could be read; could not read {first}{more}")
     if not detection.tables:
         raise LayoutError("the database has no tables: nothing to inspect")
     hint = "run `inspector detect URL --format toml > mapping.toml`, check it, and pass --mapping mapping.toml"

@@ -49,6 +49,7 @@ class TableInfo:
 class SchemaInfo:
     dialect: str
     tables: tuple[TableInfo, ...]
+    unreadable: tuple[str, ...] = ()  # "table: why" for tables whose structure could not be read
 
     def find(self, name: str) -> list[TableInfo]:
         low = name.lower()
@@ -84,6 +85,7 @@ def reflect(engine: Engine) -> SchemaInfo:
     else:
         schemas = [default]
     tables: list[TableInfo] = []
+    unreadable: list[str] = []
     for schema in schemas:
         for name in insp.get_table_names(schema=schema):
             try:
@@ -91,7 +93,12 @@ def reflect(engine: Engine) -> SchemaInfo:
                 pk = set(insp.get_pk_constraint(name, schema=schema).get("constrained_columns") or [])
                 uniques = [tuple(u["column_names"]) for u in insp.get_unique_constraints(name, schema=schema)]
                 uniques += [tuple(i["column_names"]) for i in insp.get_indexes(name, schema=schema) if i.get("unique")]
-            except sa.exc.SQLAlchemyError:
+            except sa.exc.SQLAlchemyError as e:
+                # one table we may not read (permissions, a broken view) must not hide the others;
+                # keep why, so "no event table found" can say what it could not look at
+                from .connect import describe_error
+
+                unreadable.append(f"{schema + '.' if schema and schema != default else ''}{name}: {describe_error(e)}")
                 continue
             if pk:
                 uniques.append(tuple(c["name"] for c in cols if c["name"] in pk))
@@ -114,4 +121,4 @@ def reflect(engine: Engine) -> SchemaInfo:
                     without_rowid=without_rowid,
                 )
             )
-    return SchemaInfo(dialect, tuple(tables))
+    return SchemaInfo(dialect, tuple(tables), tuple(unreadable))
