@@ -16,7 +16,6 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from .. import __version__
-from .layout import Layout
 from .model import EventFilter
 from .session import OpenedStore, open_store
 
@@ -116,7 +115,6 @@ def copy_to_server(sqlite_path: Path, server_url: str, name: str) -> tuple[str, 
 def _open(url: str, pm, layout: str | None, mapping: Any, table: str | None) -> OpenedStore:
     if table and mapping is None:
         # several bench schemas may exist side by side: open exactly the one loaded
-        from .detect import detect
 
         opened = open_store(url, pm.layout_definitions(), pm.codecs())
         if opened.layout.table != table:
