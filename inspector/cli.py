@@ -60,15 +60,19 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 
 
 def _run_gui(**kwargs: Any) -> int:
-    """Open the desktop app. Headless machines get an offscreen platform for screenshots and a
-    clear message otherwise, instead of Qt aborting the process."""
+    """Open the desktop app. On a machine without a display there is no window to open: the app
+    renders its loaded window to a PNG instead (offscreen) and says where, rather than letting Qt
+    abort the process."""
     headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if headless and not os.environ.get("QT_QPA_PLATFORM"):
-        if kwargs.get("screenshot"):
-            os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        else:
-            return _fail("no display to open a window on (DISPLAY is not set). Run it on a desktop, "
-                         "or render the window to a picture: inspector open URL --screenshot FILE.png", EXIT_USAGE)
+    if headless and os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        if not kwargs.get("screenshot"):
+            if not kwargs.get("url"):
+                return _fail("no display to show the connection dialog on (DISPLAY is not set); "
+                             "give a store: inspector open URL", EXIT_USAGE)
+            kwargs["screenshot"] = str(Path("inspector-window.png").resolve())
+            print(f"inspector: no display (DISPLAY is not set): rendering the window to {kwargs['screenshot']} "
+                  "instead; open that picture, or run on a desktop to use the app", file=sys.stderr)
     from .gui.app import run
 
     return run(**kwargs)
@@ -299,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=7, metavar="N")
     m.add_argument("--force", action="store_true", help="rebuild even if a store with these parameters exists")
     m.add_argument("--no-gui", action="store_true", help="only create it; print its path as JSON")
-    m.add_argument("--screenshot", metavar="FILE.png", help=argparse.SUPPRESS)
+    m.add_argument("--screenshot", metavar="FILE.png", help="render the loaded main window to a PNG and exit")
     m.set_defaults(func=cmd_demo)
 
     o = sub.add_parser("open", parents=[common], help="open a store in the desktop app")

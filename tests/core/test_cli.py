@@ -162,9 +162,15 @@ def test_unsupported_filter_is_one_line(demo, tmp_path):
     one_line_error(run("events", str(demo), "--mapping", str(mapping), "--actor", "x"), "actor")
 
 
-def test_open_without_display_explains(demo, monkeypatch):
+def test_open_without_display_renders_a_picture_instead(demo, tmp_path):
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    r = subprocess.run([sys.executable, "-m", "inspector.cli", "open", str(demo)], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "inspector.cli", "open", str(demo)], capture_output=True, text=True,
+                       env=env, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "no display" in r.stderr and "Traceback" not in r.stderr
+    png = tmp_path / "inspector-window.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = subprocess.run([sys.executable, "-m", "inspector.cli"], capture_output=True, text=True, env=env, timeout=60)
     one_line_error(r, "no display")
 
 
