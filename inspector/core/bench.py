@@ -114,16 +114,7 @@ def copy_to_server(sqlite_path: Path, server_url: str, name: str) -> tuple[str, 
 
 def _open(url: str, pm, layout: str | None, mapping: Any, table: str | None) -> OpenedStore:
     if table and mapping is None:
-        # several bench schemas may exist side by side: open exactly the one loaded
-
-        opened = open_store(url, pm.layout_definitions(), pm.codecs())
-        if opened.layout.table != table:
-            det = opened.detection
-            match = [c for c in det.candidates if c.layout.table == table]
-            opened.store.close()
-            mapping = match[0].layout if match else None
-        else:
-            return opened
+        layout = f"inspector:{table}"  # several bench schemas may sit side by side: open the one loaded
     return open_store(url, pm.layout_definitions(), pm.codecs(), layout=layout, mapping=mapping)
 
 

@@ -152,11 +152,18 @@ def validate_layout(layout: Layout, schema: SchemaInfo) -> Layout:
 def choose(detection: Detection, wanted: str | None = None) -> LayoutCandidate:
     """The candidate to open: the named one, or the best; a clear error otherwise."""
     if wanted:
+        # "name", or "name:table" where several tables fit one layout (e.g. one per schema)
+        name, _, table = wanted.partition(":")
         for c in detection.candidates:
-            if c.layout.name == wanted:
+            if c.layout.name == name and (not table or c.layout.table.lower() == table.lower()):
                 return c
-        names = ", ".join(sorted({c.layout.name for c in detection.candidates})) or "none"
-        raise LayoutError(f"layout {wanted!r} does not fit this database (layouts that fit: {names})")
+        fits = ", ".join(sorted({f"{c.layout.name}:{c.layout.table}" for c in detection.candidates})) or "none"
+        raise LayoutError(f"layout {wanted!r} does not fit this database (layouts that fit: {fits})")
+    if len(detection.candidates) > 1 and detection.candidates[1].confidence == detection.candidates[0].confidence \
+            and detection.candidates[1].layout.table != detection.candidates[0].layout.table:
+        tied = [c for c in detection.candidates if c.confidence == detection.candidates[0].confidence]
+        raise LayoutError("several tables fit equally well: " + ", ".join(f"{c.layout.name}:{c.layout.table}" for c in tied)
+                          + "; choose one with --layout NAME:TABLE")
     if detection.best:
         return detection.best
     if detection.unreadable:
