@@ -5,20 +5,12 @@ Importing this package does not import Qt; ``run`` does, when a window is about 
 
 from __future__ import annotations
 
-from typing import Iterable
 
-
-def run(
-    url: str | None = None,
-    layout: str | None = None,
-    mapping: str | None = None,
-    screenshot: str | None = None,
-    plugin_paths: Iterable[str] = (),
-) -> int:
-    """See ``inspector.gui.app.run``."""
+def run(*args, **kwargs) -> int:
+    """Open the inspector: ``inspector.gui.app.run`` (imported, with Qt, only now)."""
     from .app import run as _run
 
-    return _run(url, layout=layout, mapping=mapping, screenshot=screenshot, plugin_paths=plugin_paths)
+    return _run(*args, **kwargs)
 
 
 __all__ = ["run"]

@@ -120,13 +120,9 @@ def _open(url: str, layout: str | None, mapping: str | None, pm) -> Any:
 
 
 def _ask_connection(pm, parent: QWidget | None = None) -> Any:
-    """The connection dialog's store, or None when cancelled or when the dialog does not exist."""
-    try:
-        from .connect_dialog import ConnectDialog
-    except Exception as e:  # noqa: BLE001 - built in parallel; say so instead of crashing
-        QMessageBox.information(parent, "inspector", "Start the inspector with a database URL, for example\n"
-                                f"  inspector gui sqlite:///events.db\n\n(the connection dialog is not available: {e})")
-        return None
+    """The connection dialog's store, or None when cancelled."""
+    from .connect_dialog import ConnectDialog
+
     dialog = ConnectDialog(pm, parent)
     return dialog.result_store() if dialog.exec() else None
 

@@ -1,6 +1,6 @@
 """The connect dialog: a database URL or SQLite file, a connection test that shows which layouts fit
 and why (connect + detect run on a worker), the mapping editor for stores the inspector does not
-know, and recent connections remembered without their passwords."""
+know, and the recent connections (kept by ``recent_connections``, without their passwords)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from inspector.core.codecs import CodecPipeline
@@ -42,15 +38,16 @@ from inspector.core.schema import SchemaInfo, reflect
 from inspector.core.session import OpenedStore
 from inspector.core.store import EventStore
 
+from .layout_candidates import CandidateRole, CandidateTree
 from .mapping_editor import MappingEditor
+from .recent_connections import RECENT_KEY, RecentConnections, display_url, recall
 from .workers import Cancelled, Task, TaskRunner
 
-RECENT_KEY = "connections/recent"
-MAX_RECENT = 12
+# RECENT_KEY is defined in recent_connections and read from here too (by the tests, for one).
+__all__ = ["RECENT_KEY", "ConnectDialog", "Probe", "probe"]
+
 PASSWORD_HINT = "not saved; leave empty if the URL has it or none is needed"
-HIDDEN_PASSWORD = "***"  # what redact() writes in place of a password
 SQLITE_FILTER = "SQLite databases (*.sqlite *.sqlite3 *.db *.db3);;All files (*)"
-CandidateRole = Qt.ItemDataRole.UserRole
 
 
 @dataclass(frozen=True)
@@ -84,27 +81,6 @@ def is_server_url(text: str) -> bool:
     return "://" in text and not text.strip().lower().startswith("sqlite")
 
 
-def without_password(url: str) -> str:
-    """``url`` with no password at all (``URL.set(password=None)`` leaves it as it is)."""
-    u = make_url(url)
-    return URL.create(u.drivername, u.username, None, u.host, u.port, u.database, u.query).render_as_string(
-        hide_password=False)
-
-
-def display_url(url: str) -> str:
-    """A stored (redacted) URL as the recent list shows it: SQLite files by their path, servers as
-    ``user@host:port/db (backend)``."""
-    try:
-        u = make_url(url)
-    except ArgumentError:
-        return url
-    if u.get_backend_name() == "sqlite":
-        return u.database or url
-    user = f"{u.username}@" if u.username else ""
-    port = f":{u.port}" if u.port else ""
-    return f"{user}{u.host or 'localhost'}{port}/{u.database or ''} ({u.get_backend_name()})"
-
-
 class ConnectDialog(QDialog):
     """Pick a database and a layout. After ``exec()`` returns Accepted: ``result_store()`` is the
     opened store (its engine read-only), ``result_spec()`` says how to open it again."""
@@ -118,7 +94,7 @@ class ConnectDialog(QDialog):
         self.setObjectName("connectDialog")
         self.setWindowTitle("Open an event store")
         self.pm = plugin_manager
-        self.settings = settings if settings is not None else QSettings("inspector", "inspector")
+        self.recents = RecentConnections(settings)
         self._runner = runner or TaskRunner(self, max_threads=2)
         self._task: Task | None = None
         self._abandoned = threading.Event()
@@ -174,14 +150,7 @@ class ConnectDialog(QDialog):
 
         self.status_label = QLabel(objectName="statusLabel", wordWrap=True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.candidate_list = QTreeWidget(objectName="candidateList")
-        self.candidate_list.setHeaderLabels(["Layout", "Confidence", "Table"])
-        self.candidate_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.candidate_list.setRootIsDecorated(True)
-        self.candidate_list.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.candidate_list.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.candidate_list.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.candidate_list.header().setStretchLastSection(False)
+        self.candidate_list = CandidateTree(objectName="candidateList")
         self.candidate_list.itemSelectionChanged.connect(self._update_buttons)
         self.candidate_list.itemDoubleClicked.connect(lambda item, _c: self.accept() if item.data(0, CandidateRole) else None)
         self.edit_mapping_button = QPushButton("Edit mapping…", objectName="editMappingButton")
@@ -222,10 +191,7 @@ class ConnectDialog(QDialog):
 
     # -- recent connections --------------------------------------------------------------
     def recent(self) -> list[str]:
-        value = self.settings.value(RECENT_KEY, [])
-        if isinstance(value, str):  # INI files give one value back as a plain string
-            value = [value] if value else []
-        return [str(v) for v in value or []]
+        return self.recents.urls()
 
     def load_recent(self) -> None:
         self.recent_list.clear()
@@ -237,10 +203,7 @@ class ConnectDialog(QDialog):
 
     def remember(self, url: str) -> None:
         """Put ``url`` first in the recent list, without its password."""
-        safe = redact(normalize_url(url))
-        urls = [safe] + [u for u in self.recent() if u != safe]
-        self.settings.setValue(RECENT_KEY, urls[:MAX_RECENT])
-        self.settings.sync()
+        self.recents.remember(url)
         self.load_recent()
 
     def _recent_chosen(self, item: QListWidgetItem) -> None:
@@ -255,24 +218,20 @@ class ConnectDialog(QDialog):
         """Fill the form from a remembered URL; one saved with a password asks for it again."""
         self._needs_password = False
         self.password_edit.setPlaceholderText(PASSWORD_HINT)
-        try:
-            u = make_url(url)
-        except ArgumentError:
-            self.url_edit.setText(url)
+        recalled = recall(url)
+        if not recalled.needs_password:
+            self.url_edit.setText(recalled.text)
             return
-        if u.password is not None and str(u.password) == HIDDEN_PASSWORD:
-            self._needs_password = True
-            self._filling_recent = True
-            try:
-                self.url_edit.setText(without_password(url))
-            finally:
-                self._filling_recent = False
-            self.password_edit.clear()
-            self.password_edit.setPlaceholderText("required: enter the password again (it is never saved)")
-            self.password_edit.setFocus()
-            self._set_status("This connection needs its password; passwords are never saved.")
-        else:
-            self.url_edit.setText(make_url(url).database if make_url(url).get_backend_name() == "sqlite" else url)
+        self._needs_password = True
+        self._filling_recent = True
+        try:
+            self.url_edit.setText(recalled.text)
+        finally:
+            self._filling_recent = False
+        self.password_edit.clear()
+        self.password_edit.setPlaceholderText("required: enter the password again (it is never saved)")
+        self.password_edit.setFocus()
+        self._set_status("This connection needs its password; passwords are never saved.")
 
     # -- the form ------------------------------------------------------------------------
     _needs_password = False
@@ -405,59 +364,18 @@ class ConnectDialog(QDialog):
         cands: list[LayoutCandidate] = list(det.candidates) + list(det.proposals)
         if self.mapping is not None:
             cands.insert(0, LayoutCandidate(self.mapping, 1.0, ("your mapping",), "mapping"))
-        for cand in cands:
-            self._add_candidate(cand)
-        if self.candidate_list.topLevelItemCount():
-            self.candidate_list.setCurrentItem(self.candidate_list.topLevelItem(0))
+        self.candidate_list.show_candidates(cands)
         self._update_buttons()
 
-    def _add_candidate(self, cand: LayoutCandidate) -> QTreeWidgetItem:
-        lay = cand.layout
-        title = {"proposed": f"Proposed mapping for {lay.table}", "mapping": f"Custom mapping: {lay.title}"}.get(
-            cand.source, lay.title)
-        item = QTreeWidgetItem([title, f"{cand.confidence:.0%}", lay.table])
-        item.setData(0, CandidateRole, cand)
-        item.setToolTip(0, f"layout {lay.name} ({cand.source})")
-        if cand.source != "known":
-            f = QFont(item.font(0))
-            f.setItalic(True)
-            item.setFont(0, f)
-        for reason in cand.reasons:
-            child = QTreeWidgetItem([reason])
-            child.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            child.setToolTip(0, reason)
-            item.addChild(child)
-        for note in lay.notes:
-            child = QTreeWidgetItem([f"note: {note}"])
-            child.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            child.setForeground(0, QBrush(QColor("gray")))
-            item.addChild(child)
-        self.candidate_list.addTopLevelItem(item)
-        for i in range(item.childCount()):  # reasons read across the whole row
-            item.child(i).setFirstColumnSpanned(True)
-        item.setExpanded(True)
-        for col in (0, 1, 2):
-            item.setTextAlignment(col, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        return item
-
     def candidates_shown(self) -> list[LayoutCandidate]:
-        return [self.candidate_list.topLevelItem(i).data(0, CandidateRole)
-                for i in range(self.candidate_list.topLevelItemCount())]
+        return self.candidate_list.candidates()
 
     def selected_candidate(self) -> LayoutCandidate | None:
-        item = self.candidate_list.currentItem()
-        while item is not None and item.parent() is not None:
-            item = item.parent()
-        return item.data(0, CandidateRole) if item is not None else None
+        return self.candidate_list.selected_candidate()
 
     def select_layout(self, name: str) -> None:
         """Choose the candidate whose layout is ``name`` (an override of the best guess)."""
-        for i in range(self.candidate_list.topLevelItemCount()):
-            item = self.candidate_list.topLevelItem(i)
-            if item.data(0, CandidateRole).layout.name == name:
-                self.candidate_list.setCurrentItem(item)
-                return
-        raise KeyError(name)
+        self.candidate_list.select_layout(name)
 
     # -- mappings ------------------------------------------------------------------------
     def open_mapping_editor(self, initial: Layout | LayoutCandidate | None = None) -> MappingEditor | None:

@@ -31,12 +31,7 @@ from .filter_bar import FilterBar
 from .streams import StreamsPanel
 from .workers import TaskRunner
 
-try:  # built in parallel: the window must open without it
-    from .timeline import TimelineWidget
-    TIMELINE_ERROR: str | None = None
-except Exception as _e:  # noqa: BLE001 - a broken timeline module must not stop the window
-    TimelineWidget = None
-    TIMELINE_ERROR = f"{type(_e).__name__}: {_e}"
+from .timeline import TimelineWidget
 
 #: Sample text that sizes each column at start (the payload column takes the rest; longer
 #: values are elided, with the full text in the tooltip).
@@ -99,10 +94,7 @@ class MainWindow(QMainWindow):
         self.filter_toolbar.addWidget(self.filter_bar)
         self.addToolBar(Qt.TopToolBarArea, self.filter_toolbar)
 
-        self.timeline = None
-        self.timeline_dock = None
-        if TimelineWidget is not None:
-            self._make_timeline()
+        self._make_timeline()
         self._make_status_bar()
         self._make_menus()
         self._connect()
@@ -142,15 +134,8 @@ class MainWindow(QMainWindow):
         return t
 
     def _make_timeline(self) -> None:
-        try:
-            try:  # share the window's runner: the status bar lists its queries, Cancel reaches them
-                self.timeline = TimelineWidget(self, runner=self.runner)
-            except TypeError:
-                self.timeline = TimelineWidget(self)
-        except Exception as e:  # noqa: BLE001 - see TIMELINE_ERROR
-            self.timeline = None
-            self._timeline_error = f"{type(e).__name__}: {e}"
-            return
+        # the window's runner: the status bar lists the timeline's queries and Cancel reaches them
+        self.timeline = TimelineWidget(self, runner=self.runner)
         self.timeline.setObjectName("timeline")
         dock = QDockWidget("Timeline", self)
         dock.setObjectName("timelineDock")
@@ -214,12 +199,8 @@ class MainWindow(QMainWindow):
             act.toggled.connect(widget.setVisible)
             view.addAction(act)
             self.view_actions[name] = act
-        if self.timeline_dock is not None:
-            act = self.timeline_dock.toggleViewAction()
-            act.setText("Timeline")
-        else:
-            act = QAction("Timeline (not available)", self, enabled=False)
-            act.setToolTip(TIMELINE_ERROR or getattr(self, "_timeline_error", ""))
+        act = self.timeline_dock.toggleViewAction()
+        act.setText("Timeline")
         view.addAction(act)
         self.view_actions["Timeline"] = act
         status = QAction("Status bar", self, checkable=True, checked=True)
@@ -271,16 +252,14 @@ class MainWindow(QMainWindow):
         self.streams_panel.set_store(store)
         self.model.set_store(store)
         self.table.horizontalHeader().setSortIndicator(0, Qt.AscendingOrder)
-        if self.timeline is not None:
-            self._call_timeline("set_store", store)
+        self.timeline.set_store(store)
         self.detail.show_event(None)
         self.sig_store_changed.emit(opened)
 
     def apply_filter(self, flt: EventFilter) -> None:
         self.table.empty_text = "No events match this filter." if not flt.is_empty() else "This store holds no events."
         self.model.set_filter(flt)
-        if self.timeline is not None:
-            self._call_timeline("set_filter", flt)
+        self.timeline.set_filter(flt)
         if flt.stream is not None:
             self.streams_panel.select("stream", flt.stream)
         elif flt.category is not None:
@@ -291,14 +270,7 @@ class MainWindow(QMainWindow):
     def reload(self) -> None:
         self.model.reload()
         self.streams_panel.reload()
-        if self.timeline is not None:
-            self._call_timeline("set_filter", self.model.filter)
-
-    def _call_timeline(self, method: str, *args) -> None:
-        try:
-            getattr(self.timeline, method)(*args)
-        except Exception as e:  # noqa: BLE001 - the timeline failing must not take the table with it
-            self.show_error(f"timeline: {type(e).__name__}: {e}")
+        self.timeline.set_filter(self.model.filter)
 
     def _range_clicked(self, start: float, end: float, axis: str) -> None:
         self.filter_bar.set_range(float(start), float(end), str(axis))
@@ -314,12 +286,11 @@ class MainWindow(QMainWindow):
     def _current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         ev = current.data(EventRole) if current.isValid() else None
         self.detail.show_event(ev)
-        if self.timeline is not None and hasattr(self.timeline, "set_cursor"):
-            # mark the selected event on the timeline, on whichever axis it draws
-            x = None
-            if ev is not None:
-                x = ev.position if getattr(self.timeline, "axis", "time") == "position" else ev.recorded_at
-            self._call_timeline("set_cursor", x)
+        # mark the selected event on the timeline, on whichever axis it draws
+        x = None
+        if ev is not None:
+            x = ev.position if self.timeline.axis == "position" else ev.recorded_at
+        self.timeline.set_cursor(x)
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
         cur = self.table.currentIndex()
@@ -378,8 +349,6 @@ class MainWindow(QMainWindow):
 
     def cancel_work(self) -> None:
         n = self.runner.cancel_all()
-        if self.timeline is not None and hasattr(self.timeline, "cancel"):
-            self._call_timeline("cancel")
         self.statusBar().showMessage(f"cancelled {n} running task(s)", 5000)
 
     def is_loaded(self) -> bool:
@@ -390,21 +359,12 @@ class MainWindow(QMainWindow):
             return False
         if not self.runner.is_idle() or QThreadPool.globalInstance().activeThreadCount():
             return False
-        if self.timeline is not None:
-            for name in ("is_loading", "is_busy"):
-                probe = getattr(self.timeline, name, None)
-                if callable(probe) and probe():
-                    return False
-        return True
+        return not self.timeline.is_loading()
 
     # -- actions -------------------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        try:
-            from .connect_dialog import ConnectDialog
-        except Exception as e:  # noqa: BLE001 - built in parallel
-            QMessageBox.information(self, "Open a store", f"The connection dialog is not available yet ({e}).\n"
-                                    "Start the inspector with a database URL instead.")
-            return
+        from .connect_dialog import ConnectDialog
+
         dialog = ConnectDialog(self.plugin_manager, self)
         if dialog.exec():
             opened = dialog.result_store()
@@ -418,8 +378,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
         self.runner.shutdown()
-        if self.timeline is not None and hasattr(self.timeline, "cancel"):
-            self._call_timeline("cancel")
         if self.opened is not None:
             self.opened.store.close()
         super().closeEvent(event)

@@ -1,114 +1,44 @@
 """The mapping editor: say where each logical field of an event lives in a table the inspector does
 not know, watch the first events decode through a real ``EventStore`` as you edit, and save the
-result as the TOML mapping file the CLI reads (``--mapping``)."""
+result as the TOML mapping file the CLI reads (``--mapping``). The field rows are in
+``mapping_fields``, the preview's reading and table in ``mapping_preview``; this is the dialog."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from typing import Any, Iterable, Sequence
 
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 from sqlalchemy.engine import Engine
 
-from inspector.core.codecs import Codec, CodecPipeline
+from inspector.core.codecs import Codec
 from inspector.core.connect import describe_error, redact
 from inspector.core.detect import Detection, LayoutCandidate, validate_layout
 from inspector.core.errors import InspectorError
-from inspector.core.layout import TIME_KINDS, Layout, layout_from_mapping
-from inspector.core.model import EventFilter, RecordedEvent
+from inspector.core.layout import Layout, layout_from_mapping
+from inspector.core.model import RecordedEvent
 from inspector.core.schema import SchemaInfo, TableInfo, reflect
-from inspector.core.store import EventStore
 
+from .mapping_fields import EXPRESSION, FIELDS, FieldGrid, guess_time_kind
+from .mapping_preview import PREVIEW_ROWS, PreviewTable, preview_events, preview_summary
 from .workers import Cancelled, Task, TaskRunner
 
-#: The fields offered, in the order a person thinks about them.
-FIELDS = ("position", "stream", "version", "type", "recorded_at", "payload", "metadata", "event_id",
-          "causation_id", "correlation_id", "actor", "category")
-FIELD_HINTS = {
-    "position": "required: the global order (a unique, increasing integer)",
-    "stream": "the stream / aggregate id the event belongs to",
-    "version": "the event's number within its stream",
-    "type": "the event type name",
-    "recorded_at": "when the event was recorded",
-    "payload": "the event data (JSON, bytes, …)",
-    "metadata": "headers / metadata",
-    "event_id": "the event's own id",
-    "causation_id": "the id of the event or command that caused it",
-    "correlation_id": "the id shared by one piece of work",
-    "actor": "who or what did it",
-    "category": "stream category (default: stream name up to the separator)",
-}
-TIME_KIND_HINTS = {
-    "timestamp": "a native date/time column",
-    "iso_text": "ISO-8601 text",
-    "epoch_s": "seconds since 1970",
-    "epoch_ms": "milliseconds since 1970",
-    "payload": "inside the payload (no time filters)",
-    "none": "no time",
-}
-PREVIEW_ROWS = 20
-PLAUSIBLE_EPOCH = (631152000.0, 4102444800.0)  # 1990 .. 2100: outside, the time kind is surely wrong
 PREVIEW_DEBOUNCE_MS = 250
-NOT_MAPPED = "—"
-EXPRESSION = "(JSON path / SQL)"
-PREVIEW_COLUMNS = ("position", "stream", "version", "type", "recorded_at", "decode error", "event_id",
-                   "causation_id", "correlation_id", "actor", "data", "metadata")
-
-
-def guess_time_kind(column_type: str) -> str:
-    """A time kind from a column's type: native types are timestamps, numbers epochs, text ISO."""
-    t = column_type.lower()
-    if "time" in t or "date" in t:
-        return "timestamp"
-    if any(k in t for k in ("int", "numeric", "decimal", "real", "double", "float")):
-        return "epoch_ms" if "big" in t else "epoch_s"
-    return "iso_text"
-
-
-def preview_events(engine: Engine, layout: Layout, codecs: Sequence[Codec] | None, name: str = "") -> tuple[list[RecordedEvent], str | None]:
-    """The first events read through ``layout`` and a warning when the database cannot read its
-    times (the timeline and time filters would be empty). Runs on a worker thread."""
-    store = EventStore(engine, layout, CodecPipeline(codecs) if codecs is not None else CodecPipeline(), name)
-    events = list(store.read_page(limit=PREVIEW_ROWS).events)
-    warning = None
-    if events and store.time_epoch_expr() is not None:
-        p = events[0].position
-        one = EventFilter(after=p - 1, before=p + 1)
-        try:  # the time SQL evaluated on one row found by its position (an index lookup)
-            hist = store.histogram(one, bins=1)
-        except Exception as e:  # noqa: BLE001 - shown as a warning line
-            warning = f"the database cannot read recorded_at as {layout.time_kind}: {describe_error(e)}"
-        else:
-            if not hist.bins:
-                warning = f"recorded_at does not read as {layout.time_kind} in the database (try another time kind)"
-            elif not PLAUSIBLE_EPOCH[0] <= hist.bins[0].start <= PLAUSIBLE_EPOCH[1]:
-                seen = dt.datetime.fromtimestamp(max(hist.bins[0].start, -6e10), dt.timezone.utc) if abs(hist.bins[0].start) < 6e10 else None
-                warning = (f"read as {layout.time_kind}, the first event's time is "
-                           f"{seen.isoformat(timespec='seconds') if seen else 'out of range'}: check the time kind")
-    return events, warning
 
 
 def engine_url(engine: Engine) -> str:
@@ -118,20 +48,6 @@ def engine_url(engine: Engine) -> str:
     if u.get_backend_name() == "sqlite" and db.startswith("file:"):
         return f"sqlite:///{db[len('file:'):].split('?', 1)[0]}"
     return u.render_as_string(hide_password=True)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        text = f"{len(bytes(value))} bytes"
-    elif hasattr(value, "isoformat"):
-        text = value.isoformat(sep=" ")
-    else:
-        text = str(value)
-    return text if len(text) <= 200 else text[:199] + "…"
 
 
 class MappingEditor(QDialog):
@@ -195,15 +111,13 @@ class MappingEditor(QDialog):
         self.table_combo.currentIndexChanged.connect(self._table_changed)
         self.name_edit = QLineEdit("custom", objectName="nameEdit")
         self.name_edit.textChanged.connect(self._changed)
-        self.time_kind_combo = QComboBox(objectName="timeKindCombo")
-        for kind in TIME_KINDS:
-            self.time_kind_combo.addItem(f"{kind} — {TIME_KIND_HINTS[kind]}", kind)
-        self.time_kind_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.time_kind_combo.setMinimumContentsLength(16)
+        self.fields = FieldGrid()
+        self.fields.sig_column_activated.connect(self._column_chosen)
+        self.fields.sig_spec_edited.connect(self._spec_edited)
+        self.column_combos, self.spec_edits = self.fields.column_combos, self.fields.spec_edits
+        self.time_kind_combo, self.time_key_edit = self.fields.time_kind_combo, self.fields.time_key_edit
         self.time_kind_combo.currentIndexChanged.connect(self._time_kind_changed)
         self._time_kind_touched = False
-        self.time_key_edit = QLineEdit(objectName="timePayloadKey", placeholderText="timestamp")
-        self.time_key_edit.setMaximumWidth(110)
         self.time_key_edit.textChanged.connect(self._changed)
         self.separator_edit = QLineEdit("-", objectName="separatorEdit", maxLength=4)
         self.separator_edit.setFixedWidth(40)
@@ -215,36 +129,6 @@ class MappingEditor(QDialog):
         top.addRow("Table", self.table_combo)
         top.addRow("Name", self.name_edit)
 
-        grid = QGridLayout()
-        grid.setColumnStretch(2, 1)
-        for col, title in enumerate(("Field", "Column", "As written: col, col->json.path, sql:…")):
-            head = QLabel(f"<b>{title}</b>")
-            grid.addWidget(head, 0, col)
-        self.column_combos: dict[str, QComboBox] = {}
-        self.spec_edits: dict[str, QLineEdit] = {}
-        self.field_labels: dict[str, QLabel] = {}
-        for row, logical in enumerate(FIELDS, start=1):
-            label = QLabel(logical + (" *" if logical == "position" else ""), objectName=f"label_{logical}")
-            label.setToolTip(FIELD_HINTS[logical])
-            combo = QComboBox(objectName=f"column_{logical}")
-            combo.setMinimumContentsLength(14)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.activated.connect(lambda _i, f=logical: self._column_chosen(f))
-            edit = QLineEdit(objectName=f"spec_{logical}", placeholderText=FIELD_HINTS[logical])
-            edit.textChanged.connect(lambda _t, f=logical: self._spec_edited(f))
-            grid.addWidget(label, row, 0)
-            grid.addWidget(combo, row, 1)
-            grid.addWidget(edit, row, 2)
-            self.column_combos[logical] = combo
-            self.spec_edits[logical] = edit
-            self.field_labels[logical] = label
-            if logical == "recorded_at":
-                row_time = QHBoxLayout()
-                row_time.addWidget(QLabel("time kind"))
-                row_time.addWidget(self.time_kind_combo, 1)
-                row_time.addWidget(QLabel("payload key"))
-                row_time.addWidget(self.time_key_edit)
-                grid.addLayout(row_time, len(FIELDS) + 1, 0, 1, 3)
         extra = QHBoxLayout()
         extra.addWidget(QLabel("stream separator"))
         extra.addWidget(self.separator_edit)
@@ -252,25 +136,17 @@ class MappingEditor(QDialog):
         extra.addWidget(QLabel("first version in a stream"))
         extra.addWidget(self.version_base_spin)
         extra.addStretch(1)
-        grid.addLayout(extra, len(FIELDS) + 2, 0, 1, 3)
+        self.fields.addLayout(extra, len(FIELDS) + 2, 0, 1, 3)
 
         fields_box = QGroupBox("Where each field lives")
         fields_layout = QVBoxLayout(fields_box)
         fields_layout.addLayout(top)
-        fields_layout.addLayout(grid)
+        fields_layout.addLayout(self.fields)
         fields_layout.addStretch(1)
 
         self.status = QLabel(objectName="previewStatus", wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.preview_table = QTableWidget(0, len(PREVIEW_COLUMNS), objectName="previewTable")
-        self.preview_table.setHorizontalHeaderLabels(list(PREVIEW_COLUMNS))
-        self.preview_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.preview_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.preview_table.verticalHeader().setVisible(False)
-        self.preview_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.preview_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.preview_table.horizontalHeader().setStretchLastSection(True)
-        self.preview_table.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.preview_table = PreviewTable(row_height=self.fontMetrics().height() + 6)
         preview_box = QGroupBox(f"Preview: the first {PREVIEW_ROWS} events, decoded")
         preview_layout = QVBoxLayout(preview_box)
         preview_layout.addWidget(self.status)
@@ -342,20 +218,7 @@ class MappingEditor(QDialog):
         """Put ``table``'s columns in the combos and ``layout``'s choices (if any) in the fields."""
         self._filling = True
         try:
-            for logical, combo in self.column_combos.items():
-                combo.clear()
-                combo.addItem(NOT_MAPPED, None)
-                for c in table.columns:
-                    combo.addItem(f"{c.name}  ({c.type})", c.name)
-                combo.addItem(EXPRESSION, EXPRESSION)
-                ref = layout.ref(logical) if layout else None
-                self.spec_edits[logical].setText(ref.spec() if ref else "")
-                self._sync_combo(logical)
-            if layout is None:  # an integer primary key is the natural global order
-                pk = [c for c in table.columns if c.primary_key]
-                if len(pk) == 1 and "int" in pk[0].type:
-                    self.spec_edits["position"].setText(pk[0].name)
-                    self._sync_combo("position")
+            self.fields.fill(table, layout)
             kind = layout.time_kind if layout else "timestamp"
             self.time_kind_combo.setCurrentIndex(max(0, self.time_kind_combo.findData(kind)))
             self._time_kind_touched = layout is not None
@@ -365,38 +228,10 @@ class MappingEditor(QDialog):
             self.version_base_spin.setValue(layout.version_base if layout else 1)
             if layout is not None and layout is self._initial:
                 self.name_edit.setText(layout.name)
-            self._update_reasons(table)
+            self.fields.show_reasons(self.proposals.get(table.qualified.lower()))
         finally:
             self._filling = False
         self._changed()
-
-    def _update_reasons(self, table: TableInfo) -> None:
-        """Proposal reasons ("type = kind: …") as tooltips on the field labels."""
-        prop = self.proposals.get(table.qualified.lower())
-        reasons = {}
-        for r in prop.reasons if prop else ():
-            head, _, why = r.partition(":")
-            logical = head.split("=")[0].strip()
-            if logical in self.field_labels and why:
-                reasons[logical] = f"{head.strip()}: {why.strip()}"
-        for logical, label in self.field_labels.items():
-            label.setToolTip(FIELD_HINTS[logical] + (f"\nproposed: {reasons[logical]}" if logical in reasons else ""))
-
-    def _sync_combo(self, logical: str) -> None:
-        combo, spec = self.column_combos[logical], self.spec_edits[logical].text().strip()
-        if not spec:
-            index = 0
-        elif spec.startswith("sql:"):
-            index = combo.findData(EXPRESSION)
-        else:
-            col = spec.split("->", 1)[0].strip()
-            index = next((i for i in range(combo.count()) if isinstance(combo.itemData(i), str)
-                          and combo.itemData(i) != EXPRESSION and combo.itemData(i).lower() == col.lower()), -1)
-            if index < 0:  # not a column of this table: a free-form spec
-                index = combo.findData(EXPRESSION)
-        combo.blockSignals(True)
-        combo.setCurrentIndex(index)
-        combo.blockSignals(False)
 
     # -- editing -------------------------------------------------------------------------
     def set_column(self, logical: str, column: str | None) -> None:
@@ -434,7 +269,7 @@ class MappingEditor(QDialog):
 
     def _spec_edited(self, logical: str) -> None:
         if not self._filling:
-            self._sync_combo(logical)
+            self.fields.sync_combo(logical)
             self._changed()
 
     def _time_kind_changed(self, _index: int) -> None:
@@ -566,37 +401,11 @@ class MappingEditor(QDialog):
 
     def _show_preview(self, events: list[RecordedEvent], error: str | None, warning: str | None) -> None:
         self.preview, self.preview_error, self.preview_warning = events, error, warning
-        table = self.preview_table
-        table.setRowCount(len(events))
-        bad = QColor(255, 220, 220)
-        for row, e in enumerate(events):
-            values = (e.position, e.stream, e.version, e.type, e.recorded_at, e.decode_error, e.event_id,
-                      e.causation_id, e.correlation_id, e.actor, e.data if e.data is not None else e.raw, e.metadata)
-            for col, v in enumerate(values):
-                item = QTableWidgetItem(_cell(v))
-                if e.decode_error:
-                    item.setBackground(bad)
-                    item.setToolTip(e.decode_error)
-                table.setItem(row, col, item)
-        mapped = set(self._layout.fields) if self._layout is not None else set(FIELDS)
-        any_errors = any(e.decode_error for e in events)
-        for col, name in enumerate(PREVIEW_COLUMNS):
-            if name == "decode error":
-                table.setColumnHidden(col, not any_errors)
-            else:
-                table.setColumnHidden(col, {"data": "payload"}.get(name, name) not in mapped)
-        table.resizeColumnsToContents()
-        for col, name in enumerate(PREVIEW_COLUMNS[:-1]):
-            table.setColumnWidth(col, min(table.columnWidth(col), 180 if name == "decode error" else 260))
+        self.preview_table.show_events(events, set(self._layout.fields) if self._layout is not None else set(FIELDS))
         if error:
             self._set_status(error, error=True)
         else:
-            errors = sum(1 for e in events if e.decode_error)
-            text = f"{len(events)} event{'s' if len(events) != 1 else ''} read"
-            text += f", {errors} with decode errors (red)" if errors else ", all decoded"
-            if not events:
-                text = "The table is empty: nothing to preview"
-            self._set_status(text + (f"<br><span style='color:#b9770e'>⚠ {warning}</span>" if warning else ""), rich=True)
+            self._set_status(preview_summary(events, warning), rich=True)
         self.sig_preview_ready.emit()
 
     def _set_status(self, text: str, error: bool = False, rich: bool = False) -> None:

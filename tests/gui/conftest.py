@@ -7,8 +7,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
-import inspector.gui  # noqa: E402,F401 - early, for its PySide6 6.12 / CPython 3.11 workaround
-
 import datetime as dt
 import json
 import sqlite3
