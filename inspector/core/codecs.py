@@ -65,6 +65,9 @@ class Codec:
     # value codecs: text that must occur in the stored JSON text for the codec to have anything to
     # rewrite (e.g. '"_type_"'); None means always run. Lets the reader skip walking every value.
     marker: str | None = None
+    # the layouts whose stores this codec is for (empty: every store). A value codec that rewrites
+    # one library's markers must not rewrite look-alike user data in another store's payloads.
+    layouts: tuple[str, ...] = ()
 
 
 # -- telling text, ciphertext and binary apart ------------------------------------------------
@@ -256,6 +259,7 @@ class CodecPipeline:
     def __init__(self, codecs: Iterable[Codec] = BUILTIN_CODECS):
         unique = {id(c): c for c in codecs}.values()  # the same codec registered twice runs once
         ordered = sorted(unique, key=lambda c: c.priority)
+        self.codecs: tuple[Codec, ...] = tuple(ordered)
         self.raw: Sequence[Codec] = [c for c in ordered if c.kind == "raw"]
         self.value: Sequence[Codec] = [c for c in ordered if c.kind == "value" and c.decode is not None]
         # Plain JSON objects are most of what any store holds, and reading a page is bound by their
@@ -337,39 +341,67 @@ class CodecPipeline:
         return Decoded(None, prefix + "binary", f"unrecognised binary payload ({len(raw)} bytes): "
                        + raw[:MAX_ERROR_HEX].hex(" ") + (" …" if len(raw) > MAX_ERROR_HEX else ""))
 
+    def for_layout(self, name: str) -> "CodecPipeline":
+        """The pipeline for one store: without the codecs scoped to other layouts."""
+        return CodecPipeline(c for c in self.codecs if not c.layouts or name in c.layouts)
+
     def json_reader(self) -> Callable[[Any], Any] | None:
         """A function for the hot loop of page reads: stored JSON object text or bytes -> the same
         value ``decode`` would give, or ``MISS`` where only the full ``decode`` can tell (not an
-        object, corrupt, NaN, a value codec without a marker). None when plugins claim JSON first."""
-        if not self._json_first:
-            return None
-        if any(c.marker is None for c in self.value):
+        object, corrupt, NaN, a document holding a value codec's marker). None when a plugin codec
+        could claim JSON first or a value codec has no marker. Specialised by marker count: this
+        runs twice per event read."""
+        if not self._json_first or any(c.marker is None for c in self.value):
             return None
         loads = _fast_loads
-        # Value codecs only ever rewrite documents holding their marker; those take the full path.
         markers = tuple(c.marker for c in self.value)
-        bmarkers = tuple(m.encode() for m in markers)
 
-        def read(raw: Any) -> Any:
-            kind = type(raw)
-            if kind is str:
-                if not raw.startswith("{"):
-                    return MISS
-                for m in markers:
-                    if m in raw:
+        if not markers:
+            def read(raw: Any) -> Any:
+                if type(raw) is str and raw.startswith("{"):
+                    try:
+                        return loads(raw)
+                    except ValueError:
                         return MISS
-            elif kind is bytes:
-                if not raw.startswith(b"{"):
-                    return MISS
-                for m in bmarkers:
-                    if m in raw:
+                if type(raw) is bytes and raw.startswith(b"{"):
+                    try:
+                        return loads(raw)
+                    except ValueError:
                         return MISS
-            else:
                 return MISS
-            try:
-                return loads(raw)
-            except ValueError:
+
+        elif len(markers) == 1:
+            (m,) = markers
+            mb = m.encode()
+
+            def read(raw: Any) -> Any:
+                if type(raw) is str and raw.startswith("{") and m not in raw:
+                    try:
+                        return loads(raw)
+                    except ValueError:
+                        return MISS
+                if type(raw) is bytes and raw.startswith(b"{") and mb not in raw:
+                    try:
+                        return loads(raw)
+                    except ValueError:
+                        return MISS
                 return MISS
+
+        else:
+            bmarkers = tuple(x.encode() for x in markers)
+
+            def read(raw: Any) -> Any:
+                kind = type(raw)
+                if kind is str and raw.startswith("{") and not any(x in raw for x in markers):
+                    pass
+                elif kind is bytes and raw.startswith(b"{") and not any(x in raw for x in bmarkers):
+                    pass
+                else:
+                    return MISS
+                try:
+                    return loads(raw)
+                except ValueError:
+                    return MISS
 
         return read
 

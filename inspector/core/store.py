@@ -82,7 +82,7 @@ class EventStore:
     def __init__(self, engine: Engine, layout: Layout, codecs: CodecPipeline | None = None, name: str = ""):
         self.engine = engine
         self.layout = layout
-        self.codecs = codecs or CodecPipeline()
+        self.codecs = (codecs or CodecPipeline()).for_layout(layout.name)
         self.dialect = Dialect(engine.dialect.name)
         self.name = name
         q = self.dialect

@@ -160,3 +160,28 @@ def test_plugin_codec_decodes_payloads(tmp_path):
     (event,) = opened.store.iter_events()
     assert event.data.startswith("b64:")
     opened.store.close()
+
+
+def test_layout_scoped_codecs_leave_other_stores_alone(tmp_path):
+    """The eventsourcing plugin's transcoder is scoped to eventsourcing stores: the same marker shape
+    in another store's payload is user data and is shown as stored."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from inspector.core import ownstore
+
+    url = f"sqlite:///{tmp_path / 'own.sqlite'}"
+    eng = sa.create_engine(url)
+    marker = {"_type_": "uuid_hex", "_data_": "0" * 32}
+    with eng.begin() as conn:
+        ownstore.create_schema(conn)
+        ownstore.append_events(conn, [ownstore.NewEvent("e-1", "s-1", 1, "T", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+                                                        {"id": marker})])
+    eng.dispose()
+    pm = PluginManager()
+    opened = open_store(url, pm.layout_definitions(), pm.codecs())
+    (event,) = opened.store.iter_events()
+    assert event.data == {"id": marker}
+    opened.store.close()
+    assert pm.pipeline().decode('{"id": ' + __import__("json").dumps(marker) + "}").value == {"id": "00000000-0000-0000-0000-000000000000"}

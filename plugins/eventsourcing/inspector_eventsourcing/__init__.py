@@ -70,7 +70,8 @@ def untranscode(value: Any) -> Any:
     return value
 
 
-TRANSCODED = Codec("eventsourcing-transcoded", kind="value", decode=untranscode, priority=50, marker='"_type_"')
+TRANSCODED = Codec("eventsourcing-transcoded", kind="value", decode=untranscode, priority=50, marker='"_type_"',
+                   layouts=("eventsourcing",))
 
 
 @hookimpl
