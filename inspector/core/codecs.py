@@ -358,6 +358,8 @@ class CodecPipeline:
 
         if not markers:
             def read(raw: Any) -> Any:
+                if type(raw) is dict:  # jsonb, already parsed by the driver; nothing to rewrite
+                    return raw
                 if type(raw) is str and raw.startswith("{"):
                     try:
                         return loads(raw)
