@@ -55,7 +55,8 @@ def _open(args: argparse.Namespace):
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a SQLite file path")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--layout", metavar="NAME", help="use this known layout instead of the detected one")
+    g.add_argument("--layout", metavar="NAME", help="use this known layout instead of the detected one (NAME, or "
+                   "NAME:TABLE where several tables fit it)")
     g.add_argument("--mapping", metavar="FILE", help="a TOML mapping file for a layout the inspector does not know")
 
 
