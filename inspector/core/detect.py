@@ -100,7 +100,7 @@ def detect(
             if c.confidence > 0:
                 table = schema.get(c.layout.table)
                 if table is not None:
-                    c = LayoutCandidate(c.layout.with_types(table.types()), c.confidence,
+                    c = LayoutCandidate(with_table_facts(c.layout, table, schema.dialect), c.confidence,
                                         c.reasons + _order_warning(c.layout, table), c.source)
                 cands.append(c)
     cands.sort(key=lambda c: -c.confidence)
@@ -113,15 +113,45 @@ def detect(
                      schema.unreadable)
 
 
-def _order_warning(layout: Layout, table: TableInfo) -> tuple[str, ...]:
-    """Keyset paging needs a unique global order; say so where the database does not promise one."""
+def _position_unique(layout: Layout, table: TableInfo) -> bool:
     ref = layout.ref("position")
     if ref is None or ref.column is None:
-        return ()
+        return True  # an expression (SQLite rowid): unique by construction
     col = ref.column.lower()
-    if any(len(u) == 1 and u[0].lower() == col for u in table.unique):
+    return any(len(u) == 1 and u[0].lower() == col for u in table.unique)
+
+
+def _tiebreak(table: TableInfo, dialect: str) -> str | None:
+    """What orders rows sharing a position, so keyset paging loses none of them."""
+    if dialect == "sqlite" and not table.without_rowid:
+        return "e.rowid"
+    if dialect == "postgresql":
+        return "e.ctid"
+    for u in table.unique:
+        if len(u) == 1:
+            q = "`" if dialect == "mysql" else '"'
+            return f"e.{q}{u[0]}{q}"
+    return None
+
+
+def _order_warning(layout: Layout, table: TableInfo) -> tuple[str, ...]:
+    """Keyset paging needs a unique global order; say so where the database does not promise one."""
+    if _position_unique(layout, table):
         return ()
-    return (f"warning: {ref.column} is not declared unique; rows sharing a position may be skipped when paging",)
+    ref = layout.ref("position")
+    return (f"warning: {ref.column} is not declared unique; rows sharing a position are kept together "
+            "when paging",)
+
+
+def with_table_facts(layout: Layout, table: TableInfo, dialect: str) -> Layout:
+    """Attach what the database says about the table: column types and, where the position is not
+    unique, a tie-breaker for paging."""
+    from dataclasses import replace
+
+    lay = layout.with_types(table.types())
+    if not _position_unique(layout, table):
+        lay = replace(lay, tiebreak=_tiebreak(table, dialect), position_unique=False)
+    return lay
 
 
 def validate_layout(layout: Layout, schema: SchemaInfo) -> Layout:
@@ -146,7 +176,7 @@ def validate_layout(layout: Layout, schema: SchemaInfo) -> Layout:
         if ref.column and table.column(ref.column):
             ref = FieldRef(table.column(ref.column).name, ref.path, ref.sql)
         fixed[logical] = ref
-    return replace(layout, fields=fixed).with_types(table.types())
+    return with_table_facts(replace(layout, fields=fixed), table, schema.dialect)
 
 
 def choose(detection: Detection, wanted: str | None = None) -> LayoutCandidate:

@@ -82,6 +82,10 @@ class Layout:
     lineage: str = "ids"
     commands: CommandLog | None = None
     column_types: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # where the position column is not unique: SQL over alias ``e`` that orders rows sharing a
+    # position (SQLite rowid, PostgreSQL ctid, another unique column), set from the database
+    tiebreak: str | None = field(default=None, compare=False)
+    position_unique: bool = field(default=True, compare=False)
     notes: tuple[str, ...] = ()
 
     @classmethod

@@ -282,48 +282,76 @@ class EventStore:
         flt: EventFilter = EventFilter(),
         *,
         limit: int = 200,
-        cursor: tuple[Any, int] | None = None,
+        cursor: tuple[Any, ...] | None = None,
         sort: str = "position",
         descending: bool = False,
         backward: bool = False,
     ) -> Page:
-        """One keyset page. ``cursor`` is the (sort value, position) of the row next to the page:
-        the last row seen when reading on, the first row seen with ``backward=True``. Events come
-        back in display order either way. Never uses OFFSET."""
+        """One keyset page. ``cursor`` is the key of the row next to the page (a page's
+        ``last_key`` to read on, its ``first_key`` with ``backward=True``): (sort value, position),
+        plus the table's row identity where positions are not unique. Events come back in display
+        order either way. Never uses OFFSET."""
         where, params = self.where(flt)
-        skey = self._sort_expr(sort)
         desc = descending != backward
         op, direction = ("<", "DESC") if desc else (">", "ASC")
+        # the ordering keys, most significant first; the extra ones travel in columns k_0, k_1…
+        keys: list[str] = [] if sort == "position" else [self._sort_expr(sort)]
+        keys.append(self._pos)
+        if self.layout.tiebreak:
+            keys.append(self.layout.tiebreak)
+        extra = [k for k in keys if k is not self._pos]
         clauses = [where[len(" WHERE "):]] if where else []
         if cursor is not None:
-            value, pos = cursor
-            params["cur_pos"] = int(pos)
-            if sort == "position":
-                clauses.append(f"{self._pos} {op} :cur_pos")
-            else:
-                params["cur_val"] = value
-                clauses.append(f"({skey} {op} :cur_val OR ({skey} = :cur_val AND {self._pos} {op} :cur_pos))")
-        sql = f"SELECT {self._select}"
-        if sort != "position":
-            sql += f", {skey} AS k_sort"
+            values = list(cursor[1:] if sort == "position" else cursor)[: len(keys)]
+            terms = []
+            for i, key in enumerate(keys[: len(values)]):
+                same = [f"{keys[j]} = :cur_{j}" for j in range(i)]
+                terms.append("(" + " AND ".join(same + [f"{key} {op} {self._bind(key, i)}"]) + ")")
+                params[f"cur_{i}"] = values[i]
+            clauses.append("(" + " OR ".join(terms) + ")")
+        sql = f"SELECT {self._select}" + "".join(f", {k} AS k_{n}" for n, k in enumerate(extra))
         sql += f" FROM {self._from}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        order = f"{self._pos} {direction}" if sort == "position" else f"{skey} {direction}, {self._pos} {direction}"
-        sql += f" ORDER BY {order} LIMIT {int(limit) + 1}"
+        sql += " ORDER BY " + ", ".join(f"{k} {direction}" for k in keys) + f" LIMIT {int(limit) + 1}"
         rows = self._fetch_page(sql, params)
         has_more = len(rows) > limit
-        rows = rows[:limit]
+        if has_more and sort == "position" and not self.layout.position_unique and not self.layout.tiebreak:
+            rows = self._whole_last_position(rows, limit, where, params)
+        else:
+            rows = rows[:limit]
         if backward:
             rows.reverse()
         events = self._events(rows)
         if not events:
             return Page(events, has_more, None, None)
+        n_extra = len(extra)
 
-        def key(row: Any, e: RecordedEvent) -> tuple[Any, int]:
-            return (row[-1] if sort != "position" else e.position, e.position)  # k_sort is the last column
+        def key(row: Any, e: RecordedEvent) -> tuple[Any, ...]:
+            tail = tuple(row[len(row) - n_extra:]) if n_extra else ()  # the k_ columns come last
+            if sort == "position":
+                return (e.position, e.position) + tail
+            return (tail[0], e.position) + tail[1:]
 
         return Page(events, has_more, key(rows[0], events[0]), key(rows[-1], events[-1]))
+
+    def _whole_last_position(self, rows: list[Any], limit: int, where: str, params: dict[str, Any]) -> list[Any]:
+        """Positions are not unique and nothing else orders rows that share one: end the page after
+        all the rows of its last position (a few more than ``limit``), so the next page, which
+        starts after that position, loses none of them."""
+        pi = self.rows.plan[0][0]
+        last = rows[limit - 1][pi]
+        if rows[limit][pi] != last:
+            return rows[:limit]
+        head = [r for r in rows[:limit] if r[pi] != last]
+        clause = (where + " AND " if where else " WHERE ") + f"{self._pos} = :whole_pos"
+        group = self._fetch_page(f"SELECT {self._select} FROM {self._from}{clause}", dict(params, whole_pos=last))
+        return head + group
+
+    def _bind(self, key: str, i: int) -> str:
+        if key == "e.ctid":
+            return f"CAST(:cur_{i} AS tid)"  # PostgreSQL row identity travels as text
+        return f":cur_{i}"
 
     def _fetch_page(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """Run a page query on a pooled DB-API connection directly. The same connection pool (pre-ping,

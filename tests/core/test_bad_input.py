@@ -242,10 +242,8 @@ def read_all(store, page_size: int) -> list:
 
 def test_duplicate_positions_are_read_without_looping_or_crashing(db_url, plugin_manager):
     """A table without a unique position (a broken copy, a hand-made export). What happens: the
-    reader pages by position (``position > last seen``), so it always ends, never repeats an
-    event, and shows every position; all the rows of a position are shown when they fall inside
-    one page, but rows sharing the position at the end of a page are skipped (see the xfail below),
-    while ``count()`` counts every row."""
+    reader always ends, never repeats an event, and shows every position (every row, see below),
+    and ``count()`` counts every row."""
     build(db_url, [Row(p, good(p), at(p)) for p in DUPES], unique=False)
     store = opened(db_url, plugin_manager).store
     assert store.count() == len(DUPES)
@@ -260,13 +258,24 @@ def test_duplicate_positions_are_read_without_looping_or_crashing(db_url, plugin
     assert sum(s.events for s in store.streams()) == len(DUPES)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store.py read_page keys pages on position alone; rows sharing the last position of a page are "
-    "skipped by the next page's `position > cursor`"))
-def test_duplicate_positions_every_row_is_read_at_any_page_size(sqlite_url, plugin_manager):
-    build(sqlite_url, [Row(p, good(p), at(p)) for p in DUPES], unique=False)
-    store = opened(sqlite_url, plugin_manager).store
-    assert len(read_all(store, 2)) == len(DUPES)
+def test_duplicate_positions_every_row_is_read_at_any_page_size(db_url, plugin_manager):
+    """Rows sharing a position are never split across pages in a way that loses one: SQLite and
+    PostgreSQL order them by row identity (rowid, ctid); without one (MariaDB here) a page ends
+    after all the rows of its last position."""
+    build(db_url, [Row(p, good(p), at(p)) for p in DUPES], unique=False)
+    store = opened(db_url, plugin_manager).store
+    for size in range(1, len(DUPES) + 2):
+        events = read_all(store, size)
+        assert len(events) == len(DUPES), size
+        assert sorted(e.event_id for e in events) == sorted(f"ev-{i}" for i in range(len(DUPES)))
+        back, cursor = [], None
+        while True:
+            page = store.read_page(limit=size, cursor=cursor, descending=True)
+            back.extend(page.events)
+            if not page.has_more:
+                break
+            cursor = page.last_key
+        assert sorted(e.event_id for e in back) == sorted(e.event_id for e in events), size
 
 
 # -- empty -----------------------------------------------------------------------------------
