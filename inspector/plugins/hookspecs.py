@@ -18,3 +18,8 @@ def register_layouts():
 @hookspec
 def register_codecs():
     """Return ``inspector.core.codecs.Codec`` objects that decode raw payloads or rewrite decoded values."""
+
+
+@hookspec
+def register_projections():
+    """Return ``inspector.core.projection.Projection`` objects: pure folds over decoded events."""

@@ -167,6 +167,17 @@ class PluginManager:
 
         return [c for c in self.call("register_codecs") if isinstance(c, Codec)]
 
+    def projections(self) -> list[Any]:
+        """Projections by name; a later plugin's projection of the same name does not replace an
+        earlier one (the first registered wins, built-ins first)."""
+        from inspector.core.projection import Projection
+
+        out: dict[str, Any] = {}
+        for p in self.call("register_projections"):
+            if isinstance(p, Projection) and p.name not in out:
+                out[p.name] = p
+        return list(out.values())
+
     def pipeline(self):
         from inspector.core.codecs import CodecPipeline
 
