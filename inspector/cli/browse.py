@@ -1,92 +1,24 @@
-"""The command line: every capability headless, JSON out for scripts, CI and agents.
-
-Errors a user can act on print one line on stderr and exit non-zero; never a traceback."""
+"""Browsing commands: detect, events, demo, open, bench and plugins."""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from . import __version__
-from .core.errors import InspectorError
-
-EXIT_USAGE = 2
-EXIT_ERROR = 1
-
-
-def _fail(msg: str, code: int = EXIT_ERROR) -> int:
-    print(f"inspector: error: {msg}", file=sys.stderr)
-    return code
-
-
-def parse_when(text: str) -> dt.datetime:
-    """ISO 8601 date or date-time; naive values are UTC."""
-    try:
-        t = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-10-18 or 2026-10-18T09:30:00Z)")
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
-
-
-def _plugins(args: argparse.Namespace):
-    from .plugins.manager import PluginManager
-
-    pm = PluginManager(paths=getattr(args, "plugin", None) or ())
-    for info in pm.status():
-        if not info.ok and getattr(args, "command", "") != "plugins":
-            print(f"inspector: warning: plugin {info.name} disabled: {info.error}", file=sys.stderr)
-    return pm
-
-
-def _open(args: argparse.Namespace):
-    from .core.session import open_store
-
-    pm = _plugins(args)
-    return open_store(args.url, pm.layout_definitions(), pm.codecs(), layout=args.layout, mapping=args.mapping)
-
-
-def _add_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a SQLite file path")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--layout", metavar="NAME", help="use this known layout instead of the detected one (NAME, or "
-                   "NAME:TABLE where several tables fit it)")
-    g.add_argument("--mapping", metavar="FILE", help="a TOML mapping file for a layout the inspector does not know")
-
-
-def _run_gui(**kwargs: Any) -> int:
-    """Open the desktop app. On a machine without a display there is no window to open: the app
-    renders its loaded window to a PNG instead (offscreen) and says where, rather than letting Qt
-    abort the process."""
-    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if headless and os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        if not kwargs.get("screenshot"):
-            if not kwargs.get("url"):
-                return _fail("no display to show the connection dialog on (DISPLAY is not set); "
-                             "give a store: inspector open URL", EXIT_USAGE)
-            kwargs["screenshot"] = str(Path("inspector-window.png").resolve())
-            print(f"inspector: no display (DISPLAY is not set): rendering the window to {kwargs['screenshot']} "
-                  "instead; open that picture, or run on a desktop to use the app", file=sys.stderr)
-    from .gui.app import run
-
-    return run(**kwargs)
-
-
-# -- commands ---------------------------------------------------------------------------------
+from .common import (EXIT_ERROR, add_source, dumps, fail, filter_from, open_source, parse_when, plugins,
+                     run_gui)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .core.connect import create_engine, normalize_url
-    from .core.detect import detect
+    from ..core.connect import create_engine, normalize_url
+    from ..core.detect import detect
 
-    pm = _plugins(args)
+    pm = plugins(args)
     engine = create_engine(args.url, read_only=True)
     try:
         det = detect(engine, pm.layout_definitions())
@@ -95,44 +27,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.format == "toml":
         chosen = det.candidates[0] if det.candidates else (det.proposals[0] if det.proposals else None)
         if chosen is None:
-            return _fail(f"no event-like table found (tables: {', '.join(det.tables) or 'none'})")
-        from .core.connect import redact
-        from .core.propose import proposal_toml
+            return fail(f"no event-like table found (tables: {', '.join(det.tables) or 'none'})")
+        from ..core.connect import redact
+        from ..core.propose import proposal_toml
 
         sys.stdout.write(proposal_toml(chosen, url=redact(normalize_url(args.url))))
         return 0
     print(json.dumps(det.to_json(), indent=2, ensure_ascii=False))
     return 0 if (det.candidates or det.proposals) else EXIT_ERROR
-
-
-def _filter_from(args: argparse.Namespace):
-    from .core.model import EventFilter
-
-    types: list[str] = []
-    for t in args.type or ():
-        types.extend(x.strip() for x in t.split(",") if x.strip())
-    return EventFilter(
-        stream=args.stream, category=args.category, types=tuple(types), after=args.after, before=args.before,
-        since=args.since, until=args.until, actor=args.actor, correlation_id=args.correlation, text=args.text,
-    )
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
-        return str(v)  # NaN/Infinity decoded from a stored payload: valid JSON has no such numbers
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_json_safe(x) for x in v]
-    return v
-
-
-def dumps(obj: Any) -> str:
-    """Strict JSON (never NaN/Infinity), non-JSON values as text."""
-    try:
-        return json.dumps(obj, ensure_ascii=False, default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(_json_safe(obj), ensure_ascii=False, default=str, allow_nan=False)
 
 
 CSV_COLUMNS = ("position", "stream", "version", "type", "recorded_at", "event_id", "causation_id",
@@ -146,9 +48,9 @@ def _preview(v: Any, width: int) -> str:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    opened = _open(args)
+    opened = open_source(args)
     store = opened.store
-    flt = _filter_from(args)
+    flt = filter_from(args)
     limit = args.limit
     out = sys.stdout
 
@@ -217,7 +119,7 @@ def _demo_params(path: Path) -> dict[str, int] | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .core.demo import create_demo, default_demo_path
+    from ..core.demo import create_demo, default_demo_path
 
     path = Path(args.path).expanduser() if args.path else default_demo_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,18 +141,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_gui:
         print(json.dumps({"path": str(path), "url": f"sqlite:///{path}", **params}))
         return 0
-    return _run_gui(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or ())
+    return run_gui(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or ())
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    return _run_gui(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
+    return run_gui(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
                     plugin_paths=args.plugin or ())
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .core.bench import run_bench
+    from ..core.bench import run_bench
 
-    pm = _plugins(args)
+    pm = plugins(args)
     result = run_bench(url=args.url, synthetic=args.synthetic, pm=pm, backend_url=args.backend_url,
                        layout=args.layout, mapping=args.mapping, seed=args.seed, repeats=args.repeats)
     print(json.dumps(result, indent=2))
@@ -258,7 +160,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    pm = _plugins(args)
+    pm = plugins(args)
     rows = [i.to_json() for i in pm.status()]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -269,12 +171,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in rows) else EXIT_ERROR
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inspector", description="Audit and replay inspector for SQL event stores.")
-    p.add_argument("--version", action="version", version=f"inspector {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--plugin", action="append", metavar="PATH", help="load a plugin from a .py file or package folder")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     d = sub.add_parser("detect", parents=[common], help="detect the store's layout (or propose a mapping)")
     d.add_argument("url")
@@ -282,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_detect)
 
     e = sub.add_parser("events", parents=[common], help="list events, filtered in SQL")
-    _add_source(e)
+    add_source(e)
     e.add_argument("--stream", metavar="S", help="exact stream name")
     e.add_argument("--category", metavar="C", help="stream category (prefix before the separator, e.g. order)")
     e.add_argument("--type", action="append", metavar="T", help="event type (repeat or comma-separate)")
@@ -308,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_demo)
 
     o = sub.add_parser("open", parents=[common], help="open a store in the desktop app")
-    _add_source(o)
+    add_source(o)
     o.add_argument("--screenshot", metavar="FILE.png", help="render the loaded main window to a PNG and exit")
     o.set_defaults(func=cmd_open)
 
@@ -327,37 +226,3 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", parents=[common], help="list plugins, their hooks and errors")
     pl.add_argument("--format", choices=("table", "json"), default="table")
     pl.set_defaults(func=cmd_plugins)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        return _run_gui()
-    try:
-        return args.func(args)
-    except InspectorError as e:
-        return _fail(str(e))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # a reader such as `head` closed the pipe: not an error
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
-    except Exception as e:  # database errors that escaped the core's own translation
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(e, SQLAlchemyError):
-            from .core.connect import describe_error, normalize_url
-
-            url = getattr(args, "url", None)
-            return _fail(describe_error(e, normalize_url(url) if url else None))
-        raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())

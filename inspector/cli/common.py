@@ -1,0 +1,108 @@
+"""What every command shares: exit codes, one-line errors, plugin loading, opening a store,
+time arguments, filters and strict JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def fail(msg: str, code: int = EXIT_ERROR) -> int:
+    print(f"inspector: error: {msg}", file=sys.stderr)
+    return code
+
+
+def parse_when(text: str) -> dt.datetime:
+    """ISO 8601 date or date-time; naive values are UTC."""
+    try:
+        t = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-10-18 or 2026-10-18T09:30:00Z)")
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
+
+
+def plugins(args: argparse.Namespace):
+    from ..plugins.manager import PluginManager
+
+    pm = PluginManager(paths=getattr(args, "plugin", None) or ())
+    for info in pm.status():
+        if not info.ok and getattr(args, "command", "") != "plugins":
+            print(f"inspector: warning: plugin {info.name} disabled: {info.error}", file=sys.stderr)
+    return pm
+
+
+def open_source(args: argparse.Namespace):
+    from ..core.session import open_store
+
+    pm = plugins(args)
+    return open_store(args.url, pm.layout_definitions(), pm.codecs(), layout=args.layout, mapping=args.mapping)
+
+
+def add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a SQLite file path")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--layout", metavar="NAME", help="use this known layout instead of the detected one (NAME, or "
+                   "NAME:TABLE where several tables fit it)")
+    g.add_argument("--mapping", metavar="FILE", help="a TOML mapping file for a layout the inspector does not know")
+
+
+def run_gui(**kwargs: Any) -> int:
+    """Open the desktop app. On a machine without a display there is no window to open: the app
+    renders its loaded window to a PNG instead (offscreen) and says where, rather than letting Qt
+    abort the process."""
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless and os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        if not kwargs.get("screenshot"):
+            if not kwargs.get("url"):
+                return fail("no display to show the connection dialog on (DISPLAY is not set); "
+                             "give a store: inspector open URL", EXIT_USAGE)
+            kwargs["screenshot"] = str(Path("inspector-window.png").resolve())
+            print(f"inspector: no display (DISPLAY is not set): rendering the window to {kwargs['screenshot']} "
+                  "instead; open that picture, or run on a desktop to use the app", file=sys.stderr)
+    from ..gui.app import run
+
+    return run(**kwargs)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def json_safe(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)  # NaN/Infinity decoded from a stored payload: valid JSON has no such numbers
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    return v
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON (never NaN/Infinity), non-JSON values as text."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(json_safe(obj), ensure_ascii=False, default=str, allow_nan=False)
+
+
+def filter_from(args: argparse.Namespace):
+    from ..core.model import EventFilter
+
+    types: list[str] = []
+    for t in args.type or ():
+        types.extend(x.strip() for x in t.split(",") if x.strip())
+    return EventFilter(
+        stream=args.stream, category=args.category, types=tuple(types), after=args.after, before=args.before,
+        since=args.since, until=args.until, actor=args.actor, correlation_id=args.correlation, text=args.text,
+    )
+
+
