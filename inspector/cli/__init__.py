@@ -11,7 +11,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..core.errors import InspectorError
-from . import browse
+from . import browse, history
 from .common import fail, run_gui
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--plugin", action="append", metavar="PATH", help="load a plugin from a .py file or package folder")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     browse.add_commands(sub, common)
+    history.add_commands(sub, common)
     return p
 
 

@@ -165,6 +165,7 @@ events_table = sa.Table(
     sa.Index("ux_inspector_events_event_id", "event_id", unique=True),
     sa.Index("ux_inspector_events_stream_version", "stream", "version", unique=True),
     sa.Index("ix_inspector_events_correlation_id", "correlation_id"),
+    sa.Index("ix_inspector_events_causation_id", "causation_id"),  # lineage walks causes downwards
     sa.Index("ix_inspector_events_type_position", "type", "position"),
     # (recorded_at, type) covers the timeline histogram: an index-only scan instead of the table
     sa.Index("ix_inspector_events_recorded_at_type", "recorded_at", "type"),

@@ -84,7 +84,7 @@ class RowDecoder:
                 self.plan.append((index[json_sources[ref.column.lower()]], tuple(ref.path.split("."))))
             else:
                 self.plan.append((index[f"f_{logical}"], None))
-        self.payload_time = layout.time_payload_key or "timestamp" if layout.time_kind == "payload" else None
+        self.payload_time = (layout.time_payload_key or "timestamp") if layout.time_kind == "payload" else None
         self.time_unit = 1000 if layout.time_kind == "epoch_ms" else 1
         # The common shape (every field a plain column, JSON object payloads, a real time column)
         # gets a specialised loop in events(); anything else goes through to_event.
