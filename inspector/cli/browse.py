@@ -146,6 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_open(args: argparse.Namespace) -> int:
     return run_gui(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
+                   projection=args.projection, at=args.at,
                     plugin_paths=args.plugin or ())
 
 
@@ -209,6 +210,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     o = sub.add_parser("open", parents=[common], help="open a store in the desktop app")
     add_source(o)
     o.add_argument("--screenshot", metavar="FILE.png", help="render the loaded main window to a PNG and exit")
+    o.add_argument("--projection", metavar="NAME", help="open this read model in the state panel (see inspector plugins)")
+    o.add_argument("--at", type=int, metavar="P", help="select the event at position P (moves the time slider)")
     o.set_defaults(func=cmd_open)
 
     b = sub.add_parser("bench", parents=[common], help="measure read speed; prints one JSON object")

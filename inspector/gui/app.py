@@ -119,6 +119,21 @@ def _open(url: str, layout: str | None, mapping: str | None, pm) -> Any:
     return call_off_thread(open_store, url, pm.layout_definitions(), pm.codecs(), layout=layout, mapping=mapping)
 
 
+def _after_history(window: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` once the state panel has its history (selecting an event before that would
+    move a slider that has no stops yet)."""
+    panel = window.state_panel
+    timer = QTimer(window)
+
+    def check() -> None:
+        if panel.history is not None or panel.projection() is None:
+            timer.stop()
+            action()
+
+    timer.timeout.connect(check)
+    timer.start(50)
+
+
 def _ask_connection(pm, parent: QWidget | None = None) -> Any:
     """The connection dialog's store, or None when cancelled."""
     from .connect_dialog import ConnectDialog
@@ -133,23 +148,27 @@ def run(
     mapping: str | None = None,
     screenshot: str | None = None,
     plugin_paths: Iterable[str] = (),
+    projection: str | None = None,
+    at: int | None = None,
 ) -> int:
     """Open the inspector on ``url`` (or ask with the connection dialog) and run until the window
-    closes. With ``screenshot``, render the loaded window to that PNG, print its path, and return
-    0 without entering the event loop; errors then go to stderr as one line and return 2."""
+    closes; ``projection`` opens that read model in the state panel, ``at`` selects the event at that
+    position (and so moves the slider). With ``screenshot``, render the loaded window to that PNG,
+    print its path, and return 0 without entering the event loop; errors then go to stderr as one
+    line and return 2."""
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = make_app()
     if not screenshot:
-        return _run(app, url, layout, mapping, None, plugin_paths)
+        return _run(app, url, layout, mapping, None, plugin_paths, projection, at)
     previous = qInstallMessageHandler(_quiet_offscreen)
     try:
-        return _run(app, url, layout, mapping, screenshot, plugin_paths)
+        return _run(app, url, layout, mapping, screenshot, plugin_paths, projection, at)
     finally:
         qInstallMessageHandler(previous)
 
 
-def _run(app: QApplication, url, layout, mapping, screenshot, plugin_paths) -> int:
+def _run(app: QApplication, url, layout, mapping, screenshot, plugin_paths, projection=None, at=None) -> int:
     from inspector.plugins.manager import PluginManager
 
     from .main_window import MainWindow
@@ -175,7 +194,18 @@ def _run(app: QApplication, url, layout, mapping, screenshot, plugin_paths) -> i
             if opened is None:
                 return 2
     window = MainWindow(opened, pm)
+    if projection:
+        try:
+            window.state_panel.choose(projection)
+        except KeyError:
+            names = ", ".join(p.name for p in pm.projections())
+            print(f"inspector: no projection {projection!r}; projections: {names}", file=sys.stderr)
+            return 2
+    if at is not None:
+        _after_history(window, lambda: window.select_position(at))
     if screenshot:
+        if projection:
+            window.resize(max(window.width(), 1600), max(window.height(), 1000))  # room for the docks
         path, loaded = save_screenshot(window, screenshot)
         if not loaded:
             print(f"inspector: still loading after {SCREENSHOT_TIMEOUT_S:.0f} s; the screenshot shows what had arrived",

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.TopToolBarArea, self.filter_toolbar)
 
         self._make_timeline()
+        self._make_temporal()
         self._make_status_bar()
         self._make_menus()
         self._connect()
@@ -152,6 +153,41 @@ class MainWindow(QMainWindow):
         if err is not None:
             err.connect(lambda message: self.statusBar().showMessage(f"timeline: {message}", 15000))
 
+    def _make_temporal(self) -> None:
+        """The temporal slider docked under the timeline; the state and lineage panels below."""
+        from .lineage_panel import LineagePanel
+        from .slider import TemporalSlider
+        from .state_panel import StatePanel
+
+        self.slider = TemporalSlider(self)
+        projections = self.plugin_manager.projections() if self.plugin_manager is not None else []
+        self.state_panel = StatePanel(self.slider, self.runner, projections, self)
+        self.lineage_panel = LineagePanel(self.runner, self)
+        docks = []
+        for title, name, widget, area in (("Time slider", "sliderDock", self.slider, Qt.TopDockWidgetArea),
+                                          ("State", "stateDock", self.state_panel, Qt.BottomDockWidgetArea),
+                                          ("Lineage", "lineageDock", self.lineage_panel, Qt.BottomDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(name)
+            dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            docks.append(dock)
+        self.slider_dock, self.state_dock, self.lineage_dock = docks
+        self.splitDockWidget(self.timeline_dock, self.slider_dock, Qt.Vertical)
+        self.splitDockWidget(self.state_dock, self.lineage_dock, Qt.Horizontal)
+        # once the window has its size: the state table (many columns) gets most of the width
+        QTimer.singleShot(0, lambda: self.resizeDocks([self.state_dock, self.lineage_dock],
+                                                      [int(self.width() * 0.6), int(self.width() * 0.4)],
+                                                      Qt.Horizontal))
+        self.resizeDocks([self.state_dock], [260], Qt.Vertical)
+        self._pending_position: int | None = None
+        self._auto_selecting = False
+        self.slider.sig_position_changed.connect(self._slider_moved)
+        self.lineage_panel.sig_event_activated.connect(self.select_position)
+        self.lineage_panel.sig_correlation_requested.connect(self.show_correlation)
+        self.state_panel.sig_error.connect(lambda m: self.statusBar().showMessage(f"state: {m}", 15000))
+
     def _make_status_bar(self) -> None:
         sb = self.statusBar()
         sb.setObjectName("statusBar")
@@ -199,10 +235,12 @@ class MainWindow(QMainWindow):
             act.toggled.connect(widget.setVisible)
             view.addAction(act)
             self.view_actions[name] = act
-        act = self.timeline_dock.toggleViewAction()
-        act.setText("Timeline")
-        view.addAction(act)
-        self.view_actions["Timeline"] = act
+        for name, dock in (("Timeline", self.timeline_dock), ("Time slider", self.slider_dock),
+                           ("State", self.state_dock), ("Lineage", self.lineage_dock)):
+            act = dock.toggleViewAction()
+            act.setText(name)
+            view.addAction(act)
+            self.view_actions[name] = act
         status = QAction("Status bar", self, checkable=True, checked=True)
         status.toggled.connect(self.statusBar().setVisible)
         view.addAction(status)
@@ -227,6 +265,8 @@ class MainWindow(QMainWindow):
         self.model.modelReset.connect(lambda: self.detail.show_event(None))
         self.model.dataChanged.connect(self._rows_changed)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._follow_selection)
+        self.model.sig_page_loaded.connect(self._select_pending)
         self.runner.sig_activity.connect(self._activity)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_indicator_changed)
 
@@ -253,6 +293,8 @@ class MainWindow(QMainWindow):
         self.model.set_store(store)
         self.table.horizontalHeader().setSortIndicator(0, Qt.AscendingOrder)
         self.timeline.set_store(store)
+        self.state_panel.set_store(store)
+        self.lineage_panel.set_store(store)
         self.detail.show_event(None)
         self.sig_store_changed.emit(opened)
 
@@ -269,6 +311,7 @@ class MainWindow(QMainWindow):
 
     def reload(self) -> None:
         self.model.reload()
+        self.state_panel.reload()
         self.streams_panel.reload()
         self.timeline.set_filter(self.model.filter)
 
@@ -299,7 +342,11 @@ class MainWindow(QMainWindow):
 
     def _page_loaded(self, first: int, n: int) -> None:
         if first == 0 and n and not self.table.currentIndex().isValid():
-            self.table.selectRow(0)
+            self._auto_selecting = True  # not the user's choice: the slider stays where it is
+            try:
+                self.table.selectRow(0)
+            finally:
+                self._auto_selecting = False
         self._count_changed(self.model.total)
         # A page that exactly fills its placeholders changes no geometry, so the view would not ask
         # for the next one while the user waits at the bottom: ask on its behalf.
@@ -312,6 +359,53 @@ class MainWindow(QMainWindow):
         last = self.table.visualRect(m.index(m.rowCount() - 1, 0))
         if last.isValid() and self.table.viewport().rect().intersects(last):
             m.fetchMore(QModelIndex())
+
+    # -- slider, state and lineage -------------------------------------------------------------------
+    def _follow_selection(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        """The selected event moves the slider (and the timeline's cursor) and shows its lineage."""
+        ev = current.data(EventRole) if current.isValid() else None
+        if ev is None:
+            return
+        self.lineage_panel.show_event(ev)
+        if self.slider.has_stops():  # the cursor line stays the slider's, not the selection's
+            if not self._auto_selecting:
+                self.slider.set_position(ev.position, ev.recorded_at)
+            self._slider_moved(self.slider.position())
+
+    def _slider_moved(self, position: int) -> None:
+        """The slider is drawn on the timeline as its cursor line."""
+        t = self.slider.time()
+        self.timeline.set_cursor(t if self.timeline.axis == "time" and t is not None else position)
+
+    def select_position(self, position: int) -> None:
+        """Select the event at ``position`` in the table: among the rows loaded if it is there, else
+        the table (and timeline) is filtered to start at it."""
+        self._pending_position = None
+        if self._select_loaded(position):
+            return
+        self._pending_position = int(position)
+        self.filter_bar.set_filter(EventFilter(after=int(position) - 1))
+
+    def show_correlation(self, correlation_id: str) -> None:
+        """Filter the table and the timeline to one correlation (the filter bar's correlation field)."""
+        self.filter_bar.set_filter(EventFilter(correlation_id=correlation_id))
+
+    def _select_loaded(self, position: int) -> bool:
+        m = self.model
+        for r in range(m.rowCount()):
+            ev = m.event_at(r)
+            if ev is not None and ev.position == position:
+                already = self.table.currentIndex().row() == r
+                self.table.selectRow(r)
+                self.table.scrollTo(m.index(r, 0))
+                if already:  # no selection change to follow (the row was auto-selected): follow it here
+                    self._follow_selection(m.index(r, 0), QModelIndex())
+                return True
+        return False
+
+    def _select_pending(self, _first: int, _n: int) -> None:
+        if self._pending_position is not None and self._select_loaded(self._pending_position):
+            self._pending_position = None
 
     def selected_event(self):
         cur = self.table.currentIndex()
@@ -359,7 +453,7 @@ class MainWindow(QMainWindow):
             return False
         if not self.runner.is_idle() or QThreadPool.globalInstance().activeThreadCount():
             return False
-        return not self.timeline.is_loading()
+        return not self.timeline.is_loading() and self.state_panel.is_idle()
 
     # -- actions -------------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -377,6 +471,7 @@ class MainWindow(QMainWindow):
                           "databases. Browsing sessions are read-only at the database.</p>")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self.state_panel.shutdown()
         self.runner.shutdown()
         if self.opened is not None:
             self.opened.store.close()

@@ -44,3 +44,37 @@ def test_lineage_errors_are_one_line(demo):
     path, _ = demo
     r = run("lineage", str(path), "--event", "no-such-event")
     assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _incident_positions(path, summary):
+    r = run("events", str(path), "--correlation", summary.incident["correlation_id"], "--type", "PriceChanged",
+            "--limit", "0", "--format", "jsonl")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    return rows[0]["position"], rows[-1]["position"], rows
+
+
+def test_state_diff_and_history_tell_the_incident(demo):
+    path, summary = demo
+    first, last, changes = _incident_positions(path, summary)
+    sku = changes[0]["data"]["sku"]
+    before = {r["key"]: r for r in json.loads(run("state", str(path), "--projection", "products", "--at", str(first - 1)).stdout)}
+    after = {r["key"]: r for r in json.loads(run("state", str(path), "--projection", "products", "--at", str(last)).stdout)}
+    assert after[sku]["price"] == pytest.approx(round(before[sku]["price"] / 10, 2))
+    diff = json.loads(run("diff", str(path), "--projection", "products", "--from", str(first - 1), "--to", str(last)).stdout)
+    price_changes = {c["key"] for c in diff["changed"] if c["field"] == "price"}
+    assert price_changes == {c["data"]["sku"] for c in changes}
+    hist = json.loads(run("history", str(path), "--projection", "products", "--key", sku, "--field", "price",
+                          "--format", "json").stdout)
+    bad = [h for h in hist if h["correlation_id"] == summary.incident["correlation_id"]]
+    assert len(bad) == 1 and bad[0]["actor"] == "agent:pricing-bot"
+    assert bad[0]["command"] == f"{summary.incident['command_type']} by agent:pricing-bot"
+    csv_out = run("state", str(path), "--projection", "types", "--format", "csv")
+    assert csv_out.returncode == 0 and csv_out.stdout.splitlines()[0].startswith("key,")
+    at_time = json.loads(run("state", str(path), "--projection", "products", "--at-time", changes[-1]["recorded_at"]).stdout)
+    assert {r["key"]: r for r in at_time}[sku]["price"] == after[sku]["price"]
+
+
+def test_unknown_projection_is_one_line(demo):
+    path, _ = demo
+    r = run("state", str(path), "--projection", "nope")
+    assert r.returncode != 0 and "projections:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
