@@ -154,8 +154,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..core.bench import run_bench
 
     pm = plugins(args)
+    history = None if args.history == "none" else args.history
+    def sweep(opened):  # Qt is imported only when the GUI figure is wanted
+        from ..gui.bench import slider_sweep
+
+        return slider_sweep(opened, pm, history)
+
+    gui = sweep if history and not args.no_gui else None
     result = run_bench(url=args.url, synthetic=args.synthetic, pm=pm, backend_url=args.backend_url,
-                       layout=args.layout, mapping=args.mapping, seed=args.seed, repeats=args.repeats)
+                       layout=args.layout, mapping=args.mapping, seed=args.seed, repeats=args.repeats,
+                       history=history, gui=gui)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -220,6 +228,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     src.add_argument("--synthetic", type=int, metavar="N", help="benchmark a fresh N-event demo store")
     b.add_argument("--backend-url", metavar="URL", help="with --synthetic: load the demo into this server database")
     b.add_argument("--seed", type=int, default=7)
+    b.add_argument("--history", default="streams", metavar="NAME",
+                   help="the projection whose history build, state-as-of and diff are measured (none: skip)")
+    b.add_argument("--no-gui", action="store_true", help="skip the slider sweep (gui_max_block_ms)")
     b.add_argument("--repeats", type=int, default=31, help="timed repetitions per figure (median reported)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--layout", metavar="NAME")

@@ -162,8 +162,39 @@ def measure(opened: OpenedStore, repeats: int = 7) -> dict[str, Any]:
     return out
 
 
+def measure_history(opened: OpenedStore, pm, projection: str = "streams", samples: int = 50,
+                    seed: int = 11) -> dict[str, Any]:
+    """Issue 3's figures: the projection's history build rate against the raw scan-and-decode rate
+    of the same store in the same run, its size, and the medians of state-as-of and diff at random
+    positions."""
+    import random
+
+    from .history import build_history
+
+    store = opened.store
+    proj = {p.name: p for p in pm.projections()}[projection]
+    t0 = time.perf_counter()
+    n = sum(len(page.events) for page in store.iter_pages(EventFilter(), page_size=5000))
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hist = build_history(store, proj)
+    build_s = time.perf_counter() - t0
+    out: dict[str, Any] = {"history_projection": projection, "raw_decode_eps": round(n / max(decode_s, 1e-9)),
+                           "history_build_eps": round(n / max(build_s, 1e-9))}
+    out["build_vs_raw"] = round(out["history_build_eps"] / max(out["raw_decode_eps"], 1), 3)
+    out["history_bytes_per_event"] = round(hist.nbytes / max(n, 1), 1)
+    rng = random.Random(seed)
+    lo, hi = store.bounds().first_position or 0, store.head() or 0
+    positions = [rng.randint(lo, hi) for _ in range(samples)]
+    out["as_of_ms_median"] = _median_ms(lambda it=iter(positions * 2): hist.as_of(next(it)), samples, warmup=2)
+    pairs = [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(samples + 2)]
+    out["diff_ms_median"] = _median_ms(lambda it=iter(pairs): hist.diff(*next(it)), samples, warmup=2)
+    return out
+
+
 def run_bench(url: str | None, synthetic: int | None, pm, backend_url: str | None = None,
-              layout: str | None = None, mapping: Any = None, seed: int = 7, repeats: int = 7) -> dict[str, Any]:
+              layout: str | None = None, mapping: Any = None, seed: int = 7, repeats: int = 7,
+              history: str | None = "streams", gui: Callable[[OpenedStore], dict[str, Any]] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"inspector": __version__, "python": platform.python_version(),
                               "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     table = None
@@ -180,6 +211,10 @@ def run_bench(url: str | None, synthetic: int | None, pm, backend_url: str | Non
     try:
         result.update(backend=opened.store.dialect.name, layout=opened.layout.name)
         result.update(measure(opened, repeats))
+        if history:
+            result.update(measure_history(opened, pm, history))
+        if gui is not None:
+            result.update(gui(opened))
     finally:
         opened.store.close()
     if synthetic and synthetic > 10_000:
