@@ -7,19 +7,21 @@ What is kept (numpy arrays in position order; a later fold appends and closes in
   of the row's next version (a version is valid from its position, inclusive, to the next one's,
   exclusive; ``CURRENT`` while it is the latest), deleted, and who or what caused it (event type,
   actor, correlation, causation and event ids);
-- **columns**, each in one of two forms, whichever is smaller for it:
+- **columns**, each in one of three forms, whichever is smallest for it (re-chosen as it grows):
   *sparse*, one value version per change of the column in a row: the row version that set the
-  value (valid_from), the one that replaced or removed it (valid_to) and the value; or *dense*,
-  the value in force after every row version (for columns that change at most versions, such as
-  a stream's version or last event type). Values sit in typed arrays: float64, int64, int8 bools,
-  int64 UTC microseconds, or int32 codes into the column's pool of strings (shown as categoricals)
-  or of other values.
+  value (valid_from), the one that replaced or removed it (valid_to) and the value; *keyed*, each
+  row's current value plus the sparse entries of values since replaced (columns set once per row,
+  such as a stream's name); or *dense*, the value in force after every row version (columns that
+  change at most versions, such as a stream's version). Values sit in typed arrays: float64,
+  int64, int8 bools, int64 UTC microseconds, or int32 codes into the column's pool of strings
+  (shown as categoricals) or of other values.
 
 ``History.versions()`` materialises the wide versioned table, every column of every row version.
 It is not stored wide because a row version changes few of its columns: a wide copy would cost
 columns x versions, most of them repeats. State as of a position P is ``valid_from <= P <
-valid_to`` over row versions, then per column the same test over value versions (sparse) or a
-gather at the rows' versions in force (dense).
+valid_to`` over row versions, then per column the same test over value versions, or a gather at
+the rows' keys (keyed) or at their versions in force (dense). A diff compares only the rows with a
+version between its two positions, and only the values set or ended there.
 """
 
 from __future__ import annotations

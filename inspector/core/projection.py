@@ -16,7 +16,8 @@ class Projection:
     """For each event, ``key(event)`` names the row it changes (None: not this projection's
     business); ``apply(state, event)`` returns that row's new state, a flat dict of column ->
     JSON-able scalar, from its previous one (``initial()`` for a row not seen yet), or None to
-    delete the row. Both must be pure: the same events always give the same rows."""
+    delete the row. Values are JSON-able scalars or datetimes. Both must be pure: the same events
+    always give the same rows."""
 
     name: str
     title: str

@@ -135,7 +135,7 @@ class PluginManager:
         """Call every implementation of ``hook`` in isolation; flatten list results."""
         results: list[Any] = []
         caller = getattr(self.pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order (pluggy itself calls the last first)
             name = self.pm.get_name(impl.plugin)
             try:
                 out = impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
