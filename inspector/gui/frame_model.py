@@ -2,7 +2,8 @@
 some cells marked: changed since the previous state shown, or different at head.
 
 Everything costly is done by plain functions that run on a worker: ``prepare_frame`` turns the
-frame into a ``FrameData`` (an object array and a key -> row dict), ``marks_from_diff`` turns a
+frame into a ``FrameData`` (typed columns, cells formatted on demand; a projection's keys stay
+categorical codes, ``CodeKeys``), ``marks_from_diff`` turns a
 ``History.diff`` into ``Marks``. The model itself only swaps them in, so ``rowCount`` and ``data``
 are O(1) and a new state costs the GUI thread a few signals. When the columns stay the same, rows
 that appear or disappear are inserted and removed as runs (the view keeps its selection and
@@ -121,6 +122,59 @@ def _column(series) -> Column:
     return Column("plain", series.to_numpy())
 
 
+class CodeKeys:
+    """A frame's keys as categorical codes (the key column of a projection): a read-only sequence
+    whose items are made on demand, so preparing a frame of 300k rows builds no Python object per
+    row (that would hold the GIL for tens of milliseconds and stall the GUI thread)."""
+
+    __slots__ = ("codes", "labels", "cats")
+
+    def __init__(self, codes: np.ndarray, labels: np.ndarray, cats) -> None:
+        self.codes, self.labels, self.cats = codes, labels, cats
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.labels[self.codes[i]].tolist()
+        return self.labels[self.codes[i]]
+
+    def __iter__(self):
+        return iter(self.labels[self.codes].tolist())
+
+    def code_of(self, key: Any) -> int:
+        """The key's code, or -1 (not a category)."""
+        try:
+            code = self.cats.get_loc(key)
+        except (KeyError, TypeError, ValueError):
+            return -1
+        return code if isinstance(code, (int, np.integer)) else -1
+
+
+class CodeRows:
+    """key -> row for ``CodeKeys`` (``get`` and ``in``), a vectorised scan per lookup (lookups are
+    few: the selected row, a change log's key)."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: CodeKeys) -> None:
+        self.keys = keys
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        code = self.keys.code_of(key)
+        if code < 0:
+            return default
+        hits = np.flatnonzero(self.keys.codes == code)
+        return int(hits[0]) if len(hits) else default
+
+    def __contains__(self, key: Any) -> bool:
+        return self.get(key, -1) >= 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 @dataclass(frozen=True, eq=False)
 class FrameData:
     """A frame ready to show: column names (the key first, unless keyed by row number), the
@@ -157,10 +211,15 @@ def prepare_frame(df, key_column: str | None = KEY_COLUMN) -> FrameData:
         cols = [key_column] + [str(c) for c in df.columns if c != key_column]
         keys = None
     data = tuple(_column(df[c]) for c in cols)
+    numeric = tuple(c.kind in ("plain", "masked") and c.data.dtype.kind in "iufb" for c in data)
     if keys is None:
         k = data[0]
-        keys = tuple((k.labels[k.data] if k.kind == "codes" else df[key_column].to_numpy(dtype=object)).tolist())
-    numeric = tuple(c.kind in ("plain", "masked") and c.data.dtype.kind in "iufb" for c in data)
+        cats = df[key_column].dtype.categories if k.kind == "codes" else None
+        if cats is not None and cats.is_unique and not (k.data < 0).any():
+            # O(1) here: keys stay int codes (no 300k-string tuple and dict built holding the GIL)
+            keys = CodeKeys(k.data, k.labels, cats)
+            return FrameData(tuple(cols), data, keys, CodeRows(keys), numeric)
+        keys = tuple(df[key_column].to_numpy(dtype=object).tolist())
     return FrameData(tuple(cols), data, keys, {k: i for i, k in enumerate(keys)}, numeric)
 
 
@@ -231,6 +290,15 @@ def plan_rows(old: FrameData, new: FrameData, max_runs: int = MAX_RUNS) -> RowPl
     columns, another order, or more than ``max_runs`` runs of rows to move)."""
     if old.columns != new.columns or not old.n_rows or not new.n_rows:
         return None
+    ok, nk = old.keys, new.keys
+    if isinstance(ok, CodeKeys) and isinstance(nk, CodeKeys) and ok.cats is nk.cats:
+        # the same categories (one history): compare int codes, numpy releases the GIL
+        oc, nc = np.asarray(ok.codes), np.asarray(nk.codes)
+        gone, came = ~np.isin(oc, nc), ~np.isin(nc, oc)
+        removed, added = _runs(np.flatnonzero(gone)), _runs(np.flatnonzero(came))
+        if len(removed) + len(added) > max_runs or not np.array_equal(oc[~gone], nc[~came]):
+            return None
+        return RowPlan(old, new, tuple(removed), tuple(added))
     old_idx, new_idx = pd.Index(old.keys), pd.Index(new.keys)
     gone = ~old_idx.isin(new_idx)
     came = ~new_idx.isin(old_idx)

@@ -707,8 +707,9 @@ def _freeze_long_lived() -> None:
     that is 50-80 ms, and the allocations of slider reads trigger one every few frames, on
     whichever thread, blocking the GUI thread (measured with ``StatePanel.sweep``: worst block
     100 ms -> 40 ms on a 200k-event store). Frozen objects are still freed by reference counting;
-    only cycles among them wait for ``gc.unfreeze()``. App start-up is the natural owner of this;
-    it is done here because a history build is when most long-lived objects appear."""
+    only cycles among them wait for ``gc.unfreeze()``. App start-up sets the policy
+    (``app.gc_policy``: frozen start-up objects, rarer collections); a history build is when most
+    long-lived objects appear, so they are frozen here too."""
     gc.freeze()
 
 
