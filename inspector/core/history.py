@@ -26,8 +26,11 @@ version between its two positions, and only the values set or ended there.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
 import functools
+import gc
 import sys
 import threading
 from dataclasses import dataclass
@@ -361,7 +364,7 @@ class _Column:
     after row version v, which suits columns that change at most versions."""
 
     __slots__ = ("name", "kind", "form", "changes", "vfrom", "vto", "vals", "dense", "cur_from", "cur_val", "pool",
-                 "_open")
+                 "_open", "_bykey")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -376,6 +379,7 @@ class _Column:
         self.cur_val: np.ndarray | None = None
         self.pool = _Pool()
         self._open: tuple[np.ndarray, np.ndarray] | None = None
+        self._bykey: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- reading ---------------------------------------------------------------------------
     def visible(self, vp: int) -> np.ndarray:
@@ -392,6 +396,8 @@ class _Column:
             return self.dense[versions]
         if not len(codes):
             return np.empty(0, _DTYPE[self.kind])
+        if subset and len(codes) * 32 < len(self.vfrom):  # a few rows: look each one's value up
+            return self.at_versions(vkey, versions)
         if self.form == "keyed":
             out = self.cur_val[codes]
             out[self.cur_from[codes] >= vp] = _NONE[self.kind]
@@ -429,20 +435,28 @@ class _Column:
             return self.dense[sel]
         out = np.full(len(sel), _NONE[self.kind], _DTYPE[self.kind])
         if len(self.vfrom) and len(sel):
-            span = len(vkey) + 1
-            ekey = vkey[self.vfrom].astype(np.int64)
-            order = np.lexsort((self.vfrom, ekey))
-            comp = ekey[order] * span + self.vfrom[order]
+            comp, order = self._by_key(vkey)
             skey = vkey[sel].astype(np.int64)
-            j = np.searchsorted(comp, skey * span + sel, "right") - 1
+            j = np.searchsorted(comp, (skey << 31) | sel, "right") - 1
             jj = np.clip(j, 0, None)
-            ok = (j >= 0) & (ekey[order][jj] == skey) & (self.vto[order][jj] > sel)
-            out[ok] = self.vals[order[jj[ok]]]
+            found = order[jj]
+            ok = (j >= 0) & ((comp[jj] >> 31) == skey) & (self.vto[found] > sel)
+            out[ok] = self.vals[found[ok]]
         if self.form == "keyed" and len(sel):
             k = vkey[sel]
             now = self.cur_from[k] <= sel
             out[now] = self.cur_val[k[now]]
         return out
+
+    def _by_key(self, vkey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The entries ordered by (row key, vfrom): (key << 31 | vfrom, entry index); kept until
+        the entries change."""
+        bykey = getattr(self, "_bykey", None)
+        if bykey is None or len(bykey[1]) != len(self.vfrom):
+            comp = (vkey[self.vfrom].astype(np.int64) << 31) | self.vfrom
+            order = np.argsort(comp, kind="stable").astype(np.int32)
+            bykey = self._bykey = (comp[order], order)
+        return bykey
 
     def current(self, vkey: np.ndarray, codes: np.ndarray, last: np.ndarray) -> np.ndarray:
         """Stored values in force now in rows ``codes`` (present rows; ``last``: their latest versions)."""
@@ -524,7 +538,7 @@ class _Column:
             form = min(sizes, key=sizes.get)
             if sizes[self.form] <= _DENSER * sizes[form]:
                 form = self.form
-        self.form, self.changes, self._open = "sparse", len(vfrom), None
+        self.form, self.changes, self._open, self._bykey = "sparse", len(vfrom), None, None
         self.dense = self.cur_from = self.cur_val = None
         self.vfrom, self.vto, self.vals = vfrom, vto, vals
         if form == "dense":
@@ -538,7 +552,7 @@ class _Column:
             self.cur_val = np.full(n_keys, _NONE[self.kind], _DTYPE[self.kind])
             self.cur_val[keys] = vals[now]
             self.vfrom, self.vto, self.vals = vfrom[~now], vto[~now], vals[~now]
-        self.form = form
+        self.form, self._bykey = form, None
 
     def convert(self, to: str) -> None:
         """Stored values as values of kind ``to`` (a column of ints that meets a float...)."""
@@ -551,10 +565,23 @@ class _Column:
     @property
     def nbytes(self) -> int:
         arrays = (self.vfrom, self.vto, self.vals, self.dense, self.cur_from, self.cur_val)
-        return sum(a.nbytes for a in arrays if a is not None)
+        bykey = getattr(self, "_bykey", None)  # a lookup index, while it is kept
+        return sum(a.nbytes for a in arrays + (bykey or ()) if a is not None)
 
 
 # -- the history ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _no_gc() -> Generator[None, None, None]:
+    """The cyclic garbage collector paused (reference counting still frees objects)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _reading(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -684,11 +711,23 @@ class History:
             self._folding = True
         try:
             run = _Fold(self)
-            for page in store.iter_pages(flt.with_(after=after, before=head + 1), page_size):
-                if should_cancel is not None and should_cancel():
-                    raise BuildCancelled(f"building the history of {self.projection.name} was cancelled")
-                run.fold(page.events)
-                yield page.events[-1].position, head
+            pages = iter(store.iter_pages(flt.with_(after=after, before=head + 1), page_size))
+            try:
+                while True:
+                    # a page makes many objects but no cycles: the cyclic collector would only walk
+                    # the rows' states again and again, so it is paused while a page is read and folded
+                    with _no_gc():
+                        page = next(pages, None)
+                        if page is None:
+                            break
+                        if should_cancel is not None and should_cancel():
+                            raise BuildCancelled(f"building the history of {self.projection.name} was cancelled")
+                        run.fold(page.events)
+                    yield page.events[-1].position, head
+            finally:
+                close = getattr(pages, "close", None)
+                if close is not None:
+                    close()
             if should_cancel is not None and should_cancel():
                 raise BuildCancelled(f"building the history of {self.projection.name} was cancelled")
             with self._lock:
@@ -775,6 +814,7 @@ class History:
         touched = _distinct(self._vkey[lo:hi], len(self._keys))
         touched = touched[both[touched]]
         ranks, orders, olds, news = [], [], [], []
+        where = np.empty(len(self._keys), np.int64)  # key code -> its index in ``keys`` (per column)
         for order, col in enumerate(self._cols.values()):
             if col.form == "dense":
                 keys, a, b = touched, col.dense[at1[touched]], col.dense[at2[touched]]
@@ -782,7 +822,8 @@ class History:
                 ekeys, vfrom, vto, vals = col.window(self._vkey, lo, hi)
                 mine = both[ekeys]
                 keys = _distinct(ekeys[mine], len(self._keys))
-                i = np.searchsorted(keys, ekeys)
+                where[keys] = np.arange(len(keys))
+                i = where[ekeys]  # read only where ``mine``: other entries' keys may be stale
                 a = np.full(len(keys), _NONE[col.kind], _DTYPE[col.kind])
                 b = a.copy()
                 then = mine & (vfrom < lo) & (vto >= lo)
@@ -931,9 +972,14 @@ class _Fold:
             self._restore({c for c in old_keys if c < self.n_old})
         sets: dict[str, tuple[list[int], list[Any]]] = {}
         gone: dict[str, list[int]] = {}
-        pos, time, vkey, dels, etype, actor, eid, corr, cause = ([] for _ in range(9))
+        evs: list[RecordedEvent] = []
+        vkey: list[int] = []
+        dels: list[bool] = []
         v = self.next
-        for e, k in zip(events, ks):
+        delta = getattr(apply, "delta", None)
+        if delta is not None:
+            v = self._fold_delta(delta, events, ks, sets, gone, evs, vkey, dels, v)
+        for e, k in zip(events, ks) if delta is None else ():
             if k is None:
                 continue
             c = codes.get(k)
@@ -976,19 +1022,20 @@ class _Fold:
                 if not changed:
                     continue
             states[c] = new
-            pos.append(e.position)
-            time.append(e.recorded_at)
+            evs.append(e)
             vkey.append(c)
             dels.append(new is None)
-            etype.append(e.type)
-            actor.append(e.actor)
-            eid.append(e.event_id)
-            corr.append(e.correlation_id)
-            cause.append(e.causation_id)
             v += 1
         self.next = v
-        if not pos:
+        if not evs:
             return
+        pos = [e.position for e in evs]
+        time = [e.recorded_at for e in evs]
+        etype = [e.type for e in evs]
+        actor = [e.actor for e in evs]
+        eid = [e.event_id for e in evs]
+        corr = [e.correlation_id for e in evs]
+        cause = [e.causation_id for e in evs]
         h = self.h
         self.meta.append((np.array(pos, np.int64), _micros(time), np.array(vkey, np.int32), np.array(dels, bool),
                           h._types.encode(etype), h._actors.encode(actor)))
@@ -1003,6 +1050,61 @@ class _Fold:
             self.chunks.setdefault(f, []).append((kind, np.array(vs, np.int32), vals))
         for f, vs in gone.items():
             self.gone.setdefault(f, []).append(np.array(vs, np.int32))
+
+    def _fold_delta(self, delta: Callable[[dict[str, Any], RecordedEvent], dict[str, Any]],
+                    events: list[RecordedEvent], ks: list[str | None], sets: dict[str, tuple[list[int], list[Any]]],
+                    gone: dict[str, list[int]], evs: list[RecordedEvent], vkey: list[int], dels: list[bool],
+                    v: int) -> int:
+        """The fold for a projection whose ``apply`` has a ``delta(state, event)``: the fields it
+        sets (None: removes), its new state being the old one updated with them. A row's state is
+        then updated in place and only those fields are compared."""
+        codes, keys, states, initial = self.codes, self.keys, self.states, self.initial
+        missing, numbers = _MISSING, _NUMBERS
+        pairs: collections.defaultdict[str, list[tuple[int, Any]]] = collections.defaultdict(list)  # field -> (v, x)
+        ends: collections.defaultdict[str, list[int]] = collections.defaultdict(list)
+        for e, k in zip(events, ks):
+            if k is None:
+                continue
+            c = codes.get(k)
+            if c is None:
+                c = codes[k] = len(keys)
+                keys.append(k)
+            old = states.get(c)
+            try:
+                upd = delta(initial() if old is None else old, e)
+            except Exception as exc:
+                exc.add_note(f"projection {self.h.projection.name} failed at position {e.position}")
+                raise
+            if old is None:
+                new = {f: x for f, x in upd.items() if x is not None}
+                for f, x in new.items():
+                    pairs[f].append((v, x))
+                states[c] = new
+            else:
+                changed = False
+                for f, x in upd.items():
+                    o = old.get(f, missing)
+                    if x is None:
+                        if o is not missing:
+                            del old[f]
+                            ends[f].append(v)
+                            changed = True
+                    elif o is not x and (o is missing or o != x or (o.__class__ is not x.__class__ and not (
+                            o.__class__ in numbers and x.__class__ in numbers))):
+                        old[f] = x
+                        pairs[f].append((v, x))
+                        changed = True
+                if not changed:
+                    continue
+            evs.append(e)
+            vkey.append(c)
+            dels.append(False)
+            v += 1
+        for f, vx in pairs.items():
+            vs, xs = zip(*vx)
+            sets[f] = (list(vs), list(xs))
+        gone.update(ends)
+        return v
 
     def _restore(self, codes: set[int]) -> None:
         """Current states of rows folded before this fold, read back from the arrays."""

@@ -476,3 +476,34 @@ def test_streams_rows_match_what_the_library_reconstructs(tmp_path, plugin_manag
         assert (row["name"], row["tier"], row["limit"]) == (agg.name, agg.tier, agg.limit)
         assert row["last_position"] == e.position
     app.close()
+
+
+GENERIC_STREAMS = Projection(name="streams-generic", title="Streams", key=STREAMS.key,
+                             apply=lambda state, e: STREAMS.apply(state, e))  # no ``delta``: the general fold
+
+
+@PROPERTY
+@given(first=raw_events, second=raw_events, page=st.integers(1, 7))
+def test_a_projection_with_a_delta_folds_as_its_apply_does(db, plugin_manager, first, second, page):
+    """``streams`` tells the fold the fields each event sets (``apply.delta``); the History is the
+    one its plain ``apply`` makes, column order included, built at once or extended."""
+    assert getattr(STREAMS.apply, "delta", None) is not None
+    db.reset()
+    db.write(first)
+    store = db.open(plugin_manager)
+    try:
+        fast = build_history(store, STREAMS, page_size=page)
+        db.write(second)
+        fast.extend(store, page_size=page)
+        slow = build_history(store, GENERIC_STREAMS, page_size=page)
+        whole = build_history(store, STREAMS, page_size=page)
+        events = list(store.iter_events())
+    finally:
+        store.close()
+    for h in (fast, whole):
+        assert h.columns == slow.columns
+        pd.testing.assert_frame_equal(h.versions(), slow.versions())
+        for p in [0] + [e.position for e in events]:
+            pd.testing.assert_frame_equal(h.as_of(p), slow.as_of(p))
+        for key in sorted({e.stream for e in events}):
+            pd.testing.assert_frame_equal(h.changes(key), slow.changes(key))
