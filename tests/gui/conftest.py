@@ -81,3 +81,25 @@ def runner(qtbot):
     r = TaskRunner()
     yield r
     r.shutdown()
+
+
+WAIT_MS = 20000
+
+
+def settled(w) -> bool:
+    """The main window has its first page and count, and no work is queued."""
+    m = w.model
+    return not m.is_loading() and not m.is_counting() and w.runner.is_idle()
+
+
+@pytest.fixture
+def window(qtbot, opened, plugin_manager):
+    """The main window on the shop store, its first page loaded."""
+    from inspector.gui.main_window import MainWindow
+
+    w = MainWindow(opened, plugin_manager)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.model.rowCount() > 0 and settled(w), timeout=WAIT_MS)
+    yield w
+    w.close()

@@ -18,22 +18,8 @@ from inspector.gui.event_model import EventRole
 from inspector.gui.lineage_panel import NodeRole
 from inspector.gui.main_window import MainWindow
 
-WAIT_MS = 20000
-
-
-def _settled(w: MainWindow) -> bool:
-    m = w.model
-    return not m.is_loading() and not m.is_counting() and w.runner.is_idle()
-
-
-@pytest.fixture
-def window(qtbot, opened, plugin_manager):
-    w = MainWindow(opened, plugin_manager)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.model.rowCount() > 0 and _settled(w), timeout=WAIT_MS)
-    yield w
-    w.close()
+from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import settled as _settled
 
 
 def _items(tree):

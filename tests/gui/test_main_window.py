@@ -10,24 +10,9 @@ from PySide6.QtCore import Qt
 
 from inspector.core.errors import UnsupportedFilter
 from inspector.core.model import EventFilter
-from inspector.gui.main_window import MainWindow
 
-WAIT_MS = 20000
-
-
-def _settled(w: MainWindow) -> bool:
-    m = w.model
-    return not m.is_loading() and not m.is_counting() and w.runner.is_idle()
-
-
-@pytest.fixture
-def window(qtbot, opened, plugin_manager):
-    w = MainWindow(opened, plugin_manager)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.model.rowCount() > 0 and _settled(w), timeout=WAIT_MS)
-    yield w
-    w.close()
+from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import settled as _settled
 
 
 def test_window_shows_first_page_and_names_its_parts(window, opened):

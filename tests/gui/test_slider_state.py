@@ -18,23 +18,10 @@ from inspector.gui.frame_model import KeyRole, MarkRole, MAX_RUNS, FrameModel, M
 from inspector.gui.main_window import MainWindow
 from inspector.gui.slider import PAGE_STEP
 
-WAIT_MS = 20000
+from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import settled as _settled
+
 PROJECTION = "products"
-
-
-def _settled(w: MainWindow) -> bool:
-    m = w.model
-    return not m.is_loading() and not m.is_counting() and w.runner.is_idle()
-
-
-@pytest.fixture
-def window(qtbot, opened, plugin_manager):
-    w = MainWindow(opened, plugin_manager)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.model.rowCount() > 0 and _settled(w), timeout=WAIT_MS)
-    yield w
-    w.close()
 
 
 @pytest.fixture
