@@ -5,7 +5,6 @@ batch of at most ``BATCH`` ids."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -16,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from .dialects import Dialect
 from .layout import CommandLog, FieldRef
 from .rows import parse_time, text
-from .store import EventStore
+from .store import EventStore, is_uuid
 
 BATCH = 500  # ids per IN (...) list: well under every backend's bind-parameter limit
 
@@ -65,7 +64,7 @@ def id_match(dialect: Dialect, expr: str, column_type: str | None, values: Itera
     vals = list(dict.fromkeys(str(v) for v in values))
     cast = ""
     if plain_column and dialect.name == "postgresql" and ctype == "uuid":
-        vals = [v for v in vals if _is_uuid(v)]
+        vals = [v for v in vals if is_uuid(v)]
         cast = "uuid"
     elif plain_column and ("int" in ctype or ctype in ("serial", "bigserial")):
         if all(_is_int(v) for v in vals):
@@ -90,14 +89,6 @@ def batches(values: Iterable[Any], size: int = BATCH) -> Iterable[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _is_uuid(v: str) -> bool:
-    try:
-        uuid.UUID(v)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_int(v: str) -> bool:

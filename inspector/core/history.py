@@ -961,9 +961,17 @@ class _Fold:
         self.meta: list[tuple[np.ndarray, ...]] = []  # per page: pos, time, key, deleted, type, actor
         self.ids: list[list[tuple[np.ndarray, list[str]]]] = [[], [], []]
 
+    def code(self, key: str) -> int:
+        """The row code of ``key``, given a new one the first time it is seen."""
+        c = self.codes.get(key)
+        if c is None:
+            c = self.codes[key] = len(self.keys)
+            self.keys.append(key)
+        return c
+
     def fold(self, events: Iterable[RecordedEvent]) -> None:
         keyf, apply, initial, types = self.key, self.apply, self.initial, self.types
-        codes, keys, states = self.codes, self.keys, self.states
+        codes, states = self.codes, self.states
         events = list(events)
         self.read += len(events)
         ks = [None if types is not None and e.type not in types else _as_key(keyf(e)) for e in events]
@@ -979,53 +987,51 @@ class _Fold:
         delta = getattr(apply, "delta", None)
         if delta is not None:
             v = self._fold_delta(delta, events, ks, sets, gone, evs, vkey, dels, v)
-        for e, k in zip(events, ks) if delta is None else ():
-            if k is None:
-                continue
-            c = codes.get(k)
-            if c is None:
-                c = codes[k] = len(keys)
-                keys.append(k)
-            old = states.get(c)
-            try:
-                new = apply(initial() if old is None else old, e)
-            except Exception as exc:
-                exc.add_note(f"projection {self.h.projection.name} failed at position {e.position}")
-                raise
-            if new is None:
-                if old is None:
+        else:
+            for e, k in zip(events, ks):
+                if k is None:
                     continue
-                for f in old:
-                    gone.setdefault(f, []).append(v)
-            else:
-                if new is old:
-                    raise InspectorError(f"projection {self.h.projection.name} changed the state it was given at "
-                                         f"position {e.position}; apply must return a new dict")
-                if None in new.values():
-                    new = {f: x for f, x in new.items() if x is not None}
-                changed = old is None
-                for f, x in new.items():
-                    o = _MISSING if old is None else old.get(f, _MISSING)
-                    # changed unless equal and of one kind (ints and floats are both numbers)
-                    if o is not x and (o is _MISSING or o != x or (o.__class__ is not x.__class__ and not (
-                            o.__class__ in _NUMBERS and x.__class__ in _NUMBERS))):
-                        s = sets.get(f)
-                        if s is None:
-                            s = sets[f] = ([], [])
-                        s[0].append(v)
-                        s[1].append(x)
-                        changed = True
-                if old is not None and not old.keys() <= new.keys():
-                    for f in old.keys() - new.keys():
+                c = self.code(k)
+                old = states.get(c)
+                try:
+                    new = apply(initial() if old is None else old, e)
+                except Exception as exc:
+                    exc.add_note(f"projection {self.h.projection.name} failed at position {e.position}")
+                    raise
+                if new is None:
+                    if old is None:
+                        continue
+                    for f in old:
                         gone.setdefault(f, []).append(v)
-                    changed = True
-                if not changed:
-                    continue
-            states[c] = new
-            evs.append(e)
-            vkey.append(c)
-            dels.append(new is None)
-            v += 1
+                else:
+                    if new is old:
+                        raise InspectorError(f"projection {self.h.projection.name} changed the state it was given at "
+                                             f"position {e.position}; apply must return a new dict")
+                    if None in new.values():
+                        new = {f: x for f, x in new.items() if x is not None}
+                    changed = old is None
+                    for f, x in new.items():
+                        o = _MISSING if old is None else old.get(f, _MISSING)
+                        # changed unless equal and of one kind (ints and floats are both numbers)
+                        if o is not x and (o is _MISSING or o != x or (o.__class__ is not x.__class__ and not (
+                                o.__class__ in _NUMBERS and x.__class__ in _NUMBERS))):
+                            s = sets.get(f)
+                            if s is None:
+                                s = sets[f] = ([], [])
+                            s[0].append(v)
+                            s[1].append(x)
+                            changed = True
+                    if old is not None and not old.keys() <= new.keys():
+                        for f in old.keys() - new.keys():
+                            gone.setdefault(f, []).append(v)
+                        changed = True
+                    if not changed:
+                        continue
+                states[c] = new
+                evs.append(e)
+                vkey.append(c)
+                dels.append(new is None)
+                v += 1
         self.next = v
         if not evs:
             return
@@ -1058,17 +1064,14 @@ class _Fold:
         """The fold for a projection whose ``apply`` has a ``delta(state, event)``: the fields it
         sets (None: removes), its new state being the old one updated with them. A row's state is
         then updated in place and only those fields are compared."""
-        codes, keys, states, initial = self.codes, self.keys, self.states, self.initial
+        states, initial = self.states, self.initial
         missing, numbers = _MISSING, _NUMBERS
         pairs: collections.defaultdict[str, list[tuple[int, Any]]] = collections.defaultdict(list)  # field -> (v, x)
         ends: collections.defaultdict[str, list[int]] = collections.defaultdict(list)
         for e, k in zip(events, ks):
             if k is None:
                 continue
-            c = codes.get(k)
-            if c is None:
-                c = codes[k] = len(keys)
-                keys.append(k)
+            c = self.code(k)
             old = states.get(c)
             try:
                 upd = delta(initial() if old is None else old, e)

@@ -58,7 +58,8 @@ def _native_sql(sql: str, dialect: str) -> str:
     return _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-def _is_uuid(v: str) -> bool:
+def is_uuid(v: str) -> bool:
+    """Whether ``v`` parses as a UUID (a uuid column compares only with those)."""
     try:
         uuid.UUID(v)
     except ValueError:
@@ -192,7 +193,7 @@ class EventStore:
         params: dict[str, Any] = {}
         if flt.stream is not None:
             s = self._need("stream", "stream")
-            if self.column_type("stream") == "uuid" and not _is_uuid(flt.stream):
+            if self.column_type("stream") == "uuid" and not is_uuid(flt.stream):
                 # PostgreSQL refuses to compare a uuid column with other text: no such stream
                 clauses.append("1 = 0")
             else:
