@@ -31,7 +31,7 @@ import functools
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Iterator
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,9 @@ from .errors import InspectorError
 from .model import EventFilter
 from .projection import Projection
 from .history_fold import _Fold, _no_gc
-from .history_values import (_DTYPE, _EPOCH, _NONE, _OPEN, _US, CURRENT, UTC, _Column, _distinct, _Ids, _objects,
-                             _Pool, _same, _shown)
+from .history_reader import can_read_alongside, prepared_pages
+from .history_values import (_DTYPE, _EPOCH, _NONE, _OPEN, _US, CURRENT, UTC, _Column, _Ids, _objects, _Pool,
+                             _Rows, _same, _shown)
 from .store import EventStore
 
 __all__ = ["CURRENT", "BuildCancelled", "Diff", "History", "Progress", "build_history", "iter_build"]
@@ -167,12 +168,14 @@ class History:
         return sum(a.nbytes for a in arrays) + sum(c.nbytes for c in self._cols.values()) + self._object_bytes
 
     # -- folding -----------------------------------------------------------------------------
-    def iter_extend(self, store: EventStore, page_size: int = 5000,
-                    should_cancel: Callable[[], bool] | None = None) -> Generator[Progress, None, int]:
+    def iter_extend(self, store: EventStore, page_size: int = 5000, should_cancel: Callable[[], bool] | None = None,
+                    alongside: bool | None = None) -> Generator[Progress, None, int]:
         """Fold the events after ``head`` (only those), yielding (position done, head) per page;
         returns how many events were read. The History changes only when the fold completes, so a
         cancelled or abandoned run leaves it as it was. Positions that commit out of order (a
-        slow transaction on a server database) after ``head`` moved past them are not seen."""
+        slow transaction on a server database) after ``head`` moved past them are not seen.
+        ``alongside``: for a projection with ``page_fields``, read and prepare pages in a second
+        process (None: when ``history_reader.can_read_alongside`` says it pays)."""
         head = store.head()
         flt = self.filter
         if flt.types and store.expr("type") is None:
@@ -190,7 +193,17 @@ class History:
             self._folding = True
         try:
             run = _Fold(self)
-            pages = iter(store.iter_pages(flt.with_(after=after, before=head + 1), page_size))
+            flt = flt.with_(after=after, before=head + 1)
+            if run.fields is not None:
+                if alongside is None:
+                    first = store.bounds().first_position if after is None else after
+                    alongside = can_read_alongside(store, head - (first or 0))
+                pages: Iterator[Any] = prepared_pages(store, self.projection, self.types, flt, page_size,
+                                                      run.fields.seen, alongside)
+                fold, reached = run.fields.fold_prepared, (lambda p: p.last_position)
+            else:
+                pages = (page.events for page in store.iter_pages(flt, page_size))
+                fold, reached = run.fold, (lambda events: events[-1].position)
             try:
                 while True:
                     # a page makes many objects but no cycles: the cyclic collector would only walk
@@ -201,12 +214,10 @@ class History:
                             break
                         if should_cancel is not None and should_cancel():
                             raise BuildCancelled(f"building the history of {self.projection.name} was cancelled")
-                        run.fold(page.events)
-                    yield page.events[-1].position, head
+                        fold(page)
+                    yield reached(page), head
             finally:
-                close = getattr(pages, "close", None)
-                if close is not None:
-                    close()
+                pages.close()
             if should_cancel is not None and should_cancel():
                 raise BuildCancelled(f"building the history of {self.projection.name} was cancelled")
             with self._lock:
@@ -216,9 +227,9 @@ class History:
         return run.read
 
     def extend(self, store: EventStore, page_size: int = 5000, progress: Callable[[int, int], None] | None = None,
-               should_cancel: Callable[[], bool] | None = None) -> int:
+               should_cancel: Callable[[], bool] | None = None, alongside: bool | None = None) -> int:
         """Fold the events appended since the last fold; returns how many were read."""
-        return _drive(self.iter_extend(store, page_size, should_cancel), progress)
+        return _drive(self.iter_extend(store, page_size, should_cancel, alongside), progress)
 
     # -- positions and times -----------------------------------------------------------------
     def _vp(self, position: int | None) -> int:
@@ -249,25 +260,43 @@ class History:
         return self._vp(position)
 
     # -- reading -----------------------------------------------------------------------------
-    def _live(self, vp: int) -> tuple[np.ndarray, np.ndarray]:
-        """(key codes, their versions in force) of the rows present at ``vp``, in key order."""
-        live = np.flatnonzero((self._vto[:vp] >= vp) & ~self._del[:vp])
-        at_rank = np.full(len(self._keys), -1, np.int64)
-        at_rank[self._rank[self._vkey[live]]] = live
-        ranks = np.flatnonzero(at_rank >= 0)
-        return self._by_rank[ranks], at_rank[ranks]
+    def _live(self, vp: int) -> _Rows:
+        """The rows present at ``vp``."""
+        alive = self._vto[:vp] >= vp
+        deleted = self._del[:vp]
+        if deleted.any():
+            alive &= ~deleted
+        return self._rows(np.flatnonzero(alive))
 
-    def _key_column(self, codes: np.ndarray) -> pd.Categorical:
+    def _rows(self, live: np.ndarray) -> _Rows:
+        """The rows whose versions in force are ``live`` (ascending, one per row), placed in key
+        order: by marking their ranks in an array of flags, or by sorting them when they are few."""
+        keys = self._vkey.take(live)
+        rank = self._rank.take(keys)
+        n_keys = len(self._keys)
+        if len(live) * 16 < n_keys:
+            by = np.argsort(rank)
+            ranks = rank.take(by).astype(np.intp)
+            row = np.empty(len(live), np.intp)
+            row[by] = np.arange(len(live))
+            return _Rows(live, row, ranks, self._by_rank.take(ranks).astype(np.intp), n_keys)
+        flags = np.zeros(n_keys, bool)
+        flags[rank] = True
+        ranks = np.flatnonzero(flags)
+        codes = self._by_rank.take(ranks).astype(np.intp)  # intp: indexes every column
+        slot = np.full(n_keys, -1, np.intp)
+        slot[codes] = np.arange(len(codes))
+        return _Rows(live, slot.take(keys), ranks, codes, n_keys, slot)
+
+    def _key_column(self, ranks: np.ndarray) -> pd.Categorical:
         if self._key_dtype is None:
             self._key_dtype = pd.CategoricalDtype(pd.Index(self._sorted_keys()))
-        return pd.Categorical.from_codes(self._rank[codes], dtype=self._key_dtype)
+        return pd.Categorical.from_codes(ranks, dtype=self._key_dtype, validate=False)  # ranks are valid codes
 
-    def _frame(self, vp: int, codes: np.ndarray, versions: np.ndarray, subset: bool = False) -> pd.DataFrame:
-        slot = np.full(len(self._keys), -1, np.int32)
-        slot[codes] = np.arange(len(codes), dtype=np.int32)
-        data: dict[str, Any] = {"key": self._key_column(codes)}
+    def _frame(self, vp: int, rows: _Rows, subset: bool = False) -> pd.DataFrame:
+        data: dict[str, Any] = {"key": self._key_column(rows.ranks)}
         for name, col in self._cols.items():
-            data["key_" if name == "key" else name] = col.output(col.raw(self._vkey, vp, codes, versions, slot, subset))
+            data["key_" if name == "key" else name] = col.output(col.raw(self._vkey, vp, rows, subset))
         return pd.DataFrame(data, copy=False)  # no copy into consolidated blocks
 
     @_reading
@@ -275,60 +304,105 @@ class History:
         """The read model after every event at or before ``position`` (or reached by ``time``,
         see ``position_at``; head when neither is given): one row per key, sorted by key."""
         vp = self._resolve(position, time)
-        return self._frame(vp, *self._live(vp))
+        return self._frame(vp, self._live(vp))
 
     @_reading
     def diff(self, p1: int | None, p2: int | None) -> Diff:
         """What changed from ``p1`` to ``p2`` (positions, inclusive; None is head)."""
         v1, v2 = self._vp(p1), self._vp(p2)
         lo, hi = min(v1, v2), max(v1, v2)
-        (c1, s1), (c2, s2) = self._live(v1), self._live(v2)
-        at1 = np.full(len(self._keys), -1, np.int64)
-        at1[c1] = s1
-        at2 = np.full(len(self._keys), -1, np.int64)
-        at2[c2] = s2
-        new, gone = at1[c2] < 0, at2[c1] < 0
-        both = (at1 >= 0) & (at2 >= 0)
-        # only rows with a version between the two can differ, and only in values set or ended there
-        touched = _distinct(self._vkey[lo:hi], len(self._keys))
-        touched = touched[both[touched]]
-        ranks, orders, olds, news = [], [], [], []
-        where = np.empty(len(self._keys), np.int64)  # key code -> its index in ``keys`` (per column)
-        for order, col in enumerate(self._cols.values()):
+        end, start, j = self._touched(lo, hi)
+        prev = np.full(len(end), -1, np.intp)  # the version in force at lo (-1: none)
+        had = np.flatnonzero(j >= 0)
+        prev[had] = start.take(j.take(had))
+        at_hi = ~self._del.take(end)
+        at_lo = prev >= 0
+        at_lo[had] = ~self._del.take(prev.take(had))
+        only_hi, only_lo, both = at_hi & ~at_lo, at_lo & ~at_hi, np.flatnonzero(at_lo & at_hi)
+        # a row whose key has no version before the window has no values but those set in it
+        fresh = self._rows(end[only_hi]) if not (only_hi & (prev >= 0)).any() else None
+        changed, fresh_frame = self._compare(lo, hi, end.take(both), start, j.take(both), v1 > v2, fresh)
+        hi_frame = fresh_frame if fresh_frame is not None else self._frame(hi, self._rows(end[only_hi]), subset=True)
+        lo_frame = self._frame(lo, self._rows(np.sort(prev[only_lo])), subset=True)  # rows deleted in the window
+        return Diff(hi_frame, lo_frame, changed) if v1 <= v2 else Diff(lo_frame, hi_frame, changed)
+
+    def _touched(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows with a version in [lo, hi), the only ones that can differ between row versions
+        ``lo`` and ``hi``: their versions in force at hi (``end``, ascending), the window's last
+        ones (next version at or after hi), those in force at lo (``start``, ascending), the ones
+        whose next version is in it, and for each of ``end`` the index of its row's in ``start``
+        (-1: the row had no version before the window)."""
+        vto = self._vto
+        end = lo + np.flatnonzero(vto[lo:hi] >= hi)
+        before = vto[:lo]
+        start = np.flatnonzero((before >= lo) & (before < hi))
+        at_start = np.full(len(self._keys), -1, np.intp)  # key code -> index in ``start``
+        at_start[self._vkey.take(start)] = np.arange(len(start))
+        return end, start, at_start.take(self._vkey.take(end))
+
+    def _compare(self, lo: int, hi: int, end: np.ndarray, start: np.ndarray, j: np.ndarray, backwards: bool,
+                 fresh: _Rows | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The cells that differ between row versions ``lo`` and ``hi`` in the rows whose versions
+        in force there are ``start[j]`` and ``end`` (``start`` and ``end`` ascending), and the
+        frame at ``hi`` of the rows ``fresh`` (new in the window; None: not asked), from one read
+        of each column: the dense form's values at both versions (read in storage order, as
+        versions in random order would cost a cache miss each), the others' values ended or set
+        in the window. Cells are placed by row (key order), then column, by counting: no sort."""
+        rows = self._rows(end)
+        m = len(end)
+        slot = rows.slot  # key code -> row, and (added here: ``rows`` is ours) m + row for the fresh rows
+        if fresh is not None:
+            slot[fresh.codes] = m + np.arange(len(fresh.codes))
+        where = np.full(m, -1, np.intp)  # row -> index among a column's values ended (reset after each)
+        cells = []
+        data: dict[str, Any] = {"key": self._key_column(fresh.ranks)} if fresh is not None else {}
+        for order, (name, col) in enumerate(self._cols.items()):
+            kind = col.kind
             if col.form == "dense":
-                keys, a, b = touched, col.dense[at1[touched]], col.dense[at2[touched]]
+                at_row, a, b = rows.row, col.dense.take(start).take(j), col.dense.take(end)
+                if fresh is not None:
+                    data["key_" if name == "key" else name] = col.output(col.raw(self._vkey, hi, fresh, True))
             else:
-                ekeys, vfrom, vto, vals = col.window(self._vkey, lo, hi)
-                mine = both[ekeys]
-                keys = _distinct(ekeys[mine], len(self._keys))
-                where[keys] = np.arange(len(keys))
-                i = where[ekeys]  # read only where ``mine``: other entries' keys may be stale
-                a = np.full(len(keys), _NONE[col.kind], _DTYPE[col.kind])
-                b = a.copy()
-                then = mine & (vfrom < lo) & (vto >= lo)
-                a[i[then]] = vals[then]
-                later = mine & (vfrom < hi) & (vto >= hi)
-                b[i[later]] = vals[later]
-                if v1 > v2:
-                    a, b = b, a
-            at = np.flatnonzero(~_same(col.kind, a, b))
+                k1, x1, k2, x2 = col.window(self._vkey, lo, hi)
+                r1, r2 = slot.take(k1), slot.take(k2)
+                if fresh is not None:
+                    i3 = np.flatnonzero(r2 >= m)
+                    data["key_" if name == "key" else name] = col.output(col.placed(len(fresh.codes),
+                                                                                    r2.take(i3) - m, x2.take(i3)))
+                i1, i2 = np.flatnonzero((r1 >= 0) & (r1 < m)), np.flatnonzero((r2 >= 0) & (r2 < m))
+                r1, x1, r2, x2 = r1.take(i1), x1.take(i1), r2.take(i2), x2.take(i2)
+                where[r1] = np.arange(len(r1))
+                w = where.take(r2)  # the value each row had at lo, if it ended in the window
+                where[r1] = -1
+                paired, alone = np.flatnonzero(w >= 0), np.flatnonzero(w < 0)
+                at_row = np.concatenate([r1, r2.take(alone)])
+                a = np.full(len(at_row), _NONE[kind], _DTYPE[kind])
+                a[:len(r1)] = x1
+                b = np.full(len(at_row), _NONE[kind], _DTYPE[kind])
+                b[w.take(paired)] = x2.take(paired)
+                b[len(r1):] = x2.take(alone)
+            if backwards:
+                a, b = b, a
+            at = np.flatnonzero(~_same(kind, a, b))
             if len(at):
-                ranks.append(self._rank[keys[at]])
-                orders.append(np.full(len(at), order, np.int32))
-                olds.append(_shown(col.kind, a[at], col.pool))
-                news.append(_shown(col.kind, b[at], col.pool))
-        names = _objects(list(self._cols))
-        if ranks:
-            rank, order = np.concatenate(ranks), np.concatenate(orders)
-            by = np.lexsort((order, rank))
-            changed = pd.DataFrame({"key": pd.Series(self._sorted_keys()[rank[by]], dtype=object),
-                                    "field": pd.Series(names[order[by]], dtype=object),
-                                    "old": pd.Series(np.concatenate(olds)[by], dtype=object),
-                                    "new": pd.Series(np.concatenate(news)[by], dtype=object)})
-        else:
-            changed = pd.DataFrame({c: pd.Series([], dtype=object) for c in ("key", "field", "old", "new")})
-        return Diff(self._frame(v2, c2[new], s2[new], subset=True), self._frame(v1, c1[gone], s1[gone], subset=True),
-                    changed)
+                cells.append((order, col, at_row.take(at), a.take(at), b.take(at)))
+        # counting sort: each row's cells start after the cells of the rows before it
+        first = np.zeros(m + 1, np.intp)
+        for _, _, r, _, _ in cells:
+            first[r + 1] += 1  # a column has a row at most once
+        first = np.cumsum(first)
+        table = np.empty((4, int(first[-1])), object)  # key, field, old, new: the frame's one block
+        row, field = np.empty(table.shape[1], np.intp), np.empty(table.shape[1], np.intp)
+        with _no_gc():  # many objects (times as Timestamps), no cycles
+            for order, col, r, a, b in cells:
+                at = first.take(r)
+                first[r] += 1
+                row[at], field[at] = r, order
+                table[2, at], table[3, at] = _shown(col.kind, a, col.pool), _shown(col.kind, b, col.pool)
+            table[0] = self._sorted_keys().take(rows.ranks.take(row))
+            table[1] = _objects(list(self._cols)).take(field)
+            changed = pd.DataFrame(table.T, columns=["key", "field", "old", "new"], dtype=object, copy=False)
+        return changed, (pd.DataFrame(data, copy=False) if fresh is not None else None)
 
     @_reading
     def changes(self, key: str, field: str | None = None) -> pd.DataFrame:
@@ -397,7 +471,7 @@ class History:
         valid_to = np.full(len(sel), CURRENT, np.int64)
         closed = to != _OPEN
         valid_to[closed] = self._pos[to[closed]]
-        data: dict[str, Any] = {"key": self._key_column(self._vkey[sel]), "valid_from": self._pos[sel],
+        data: dict[str, Any] = {"key": self._key_column(self._rank[self._vkey[sel]]), "valid_from": self._pos[sel],
                                 "valid_to": valid_to, "deleted": self._del[sel],
                                 "recorded_at": pd.DatetimeIndex(self._time[sel].view("M8[us]")).tz_localize("UTC")}
         for name, col in self._cols.items():
@@ -427,18 +501,19 @@ def _drive(gen: Generator[Progress, None, Any], progress: Callable[[int, int], N
 
 
 def iter_build(store: EventStore, projection: Projection, flt: EventFilter = EventFilter(), page_size: int = 5000,
-               should_cancel: Callable[[], bool] | None = None) -> Generator[Progress, None, History]:
+               should_cancel: Callable[[], bool] | None = None,
+               alongside: bool | None = None) -> Generator[Progress, None, History]:
     """Build a History as a generator: yields (position done, head) per page and returns the
     History (``StopIteration.value``). A worker may stop iterating or close it to cancel;
     ``should_cancel`` is checked before every page and raises ``BuildCancelled``."""
     h = History(projection, flt)
-    yield from h.iter_extend(store, page_size, should_cancel)
+    yield from h.iter_extend(store, page_size, should_cancel, alongside)
     return h
 
 
 def build_history(store: EventStore, projection: Projection, flt: EventFilter = EventFilter(), page_size: int = 5000,
                   progress: Callable[[int, int], None] | None = None,
-                  should_cancel: Callable[[], bool] | None = None) -> History:
+                  should_cancel: Callable[[], bool] | None = None, alongside: bool | None = None) -> History:
     """Fold ``projection`` over the store's events (those ``flt`` selects; the projection's
-    ``types`` are pushed down to SQL) once, into a History."""
-    return _drive(iter_build(store, projection, flt, page_size, should_cancel), progress)
+    ``types`` are pushed down to SQL) once, into a History (``alongside``: see ``iter_extend``)."""
+    return _drive(iter_build(store, projection, flt, page_size, should_cancel, alongside), progress)

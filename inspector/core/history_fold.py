@@ -4,17 +4,16 @@ then the merge of the new row versions and values into the History's arrays."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import gc
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any, Generator, Iterable
 
 import numpy as np
-import pandas as pd
 
 from .errors import InspectorError
+from .history_fields import EventMeta, FieldsFold, pooled_codes
 from .history_values import (_DENSER, _DTYPE, _MISSING, _NONE, _NUMBERS, _OPEN, _as_key, _beyond_float, _Column,
-                             _convert, _encode, _join, _micros, _next_in_group, _objects, _python)
+                             _convert, _encode, _join, _next_in_group, _python, KeyOrder)
 from .model import RecordedEvent
 
 if TYPE_CHECKING:
@@ -56,6 +55,15 @@ class _Fold:
         self.gone: dict[str, list[np.ndarray]] = {}  # name -> versions that removed the column
         self.meta: list[tuple[np.ndarray, ...]] = []  # per page: pos, time, key, deleted, type, actor
         self.ids: list[list[tuple[np.ndarray, list[str]]]] = [[], [], []]
+        self.fields = FieldsFold(self) if p.page_fields is not None else None
+
+    def versions_made(self, meta: EventMeta, vkey: np.ndarray, dels: np.ndarray) -> None:
+        """Record new row versions: their events' facts, row keys and deletions."""
+        h = self.h
+        self.meta.append((meta.position, meta.time, vkey, dels, pooled_codes(meta.type, h._types),
+                          pooled_codes(meta.actor, h._actors)))
+        for chunks, codes in zip(self.ids, (meta.event_id, meta.correlation_id, meta.causation_id)):
+            chunks.append(codes)
 
     def code(self, key: str) -> int:
         """The row code of ``key``, given a new one the first time it is seen."""
@@ -69,6 +77,9 @@ class _Fold:
         keyf, apply, initial, types = self.key, self.apply, self.initial, self.types
         codes, states = self.codes, self.states
         events = list(events)
+        if self.fields is not None:
+            self.fields.fold(events)
+            return
         self.read += len(events)
         ks = [None if types is not None and e.type not in types else _as_key(keyf(e)) for e in events]
         if self.n_old:
@@ -80,70 +91,54 @@ class _Fold:
         vkey: list[int] = []
         dels: list[bool] = []
         v = self.next
-        delta = getattr(apply, "delta", None)
-        if delta is not None:
-            v = self._fold_delta(delta, events, ks, sets, gone, evs, vkey, dels, v)
-        else:
-            for e, k in zip(events, ks):
-                if k is None:
+        for e, k in zip(events, ks):
+            if k is None:
+                continue
+            c = self.code(k)
+            old = states.get(c)
+            try:
+                new = apply(initial() if old is None else old, e)
+            except Exception as exc:
+                exc.add_note(f"projection {self.h.projection.name} failed at position {e.position}")
+                raise
+            if new is None:
+                if old is None:
                     continue
-                c = self.code(k)
-                old = states.get(c)
-                try:
-                    new = apply(initial() if old is None else old, e)
-                except Exception as exc:
-                    exc.add_note(f"projection {self.h.projection.name} failed at position {e.position}")
-                    raise
-                if new is None:
-                    if old is None:
-                        continue
-                    for f in old:
-                        gone.setdefault(f, []).append(v)
-                else:
-                    if new is old:
-                        raise InspectorError(f"projection {self.h.projection.name} changed the state it was given at "
-                                             f"position {e.position}; apply must return a new dict")
-                    if None in new.values():
-                        new = {f: x for f, x in new.items() if x is not None}
-                    changed = old is None
-                    for f, x in new.items():
-                        o = _MISSING if old is None else old.get(f, _MISSING)
-                        # changed unless equal and of one kind (ints and floats are both numbers)
-                        if o is not x and (o is _MISSING or o != x or (o.__class__ is not x.__class__ and not (
-                                o.__class__ in _NUMBERS and x.__class__ in _NUMBERS))):
-                            s = sets.get(f)
-                            if s is None:
-                                s = sets[f] = ([], [])
-                            s[0].append(v)
-                            s[1].append(x)
-                            changed = True
-                    if old is not None and not old.keys() <= new.keys():
-                        for f in old.keys() - new.keys():
-                            gone.setdefault(f, []).append(v)
+                for f in old:
+                    gone.setdefault(f, []).append(v)
+            else:
+                if new is old:
+                    raise InspectorError(f"projection {self.h.projection.name} changed the state it was given at "
+                                         f"position {e.position}; apply must return a new dict")
+                if None in new.values():
+                    new = {f: x for f, x in new.items() if x is not None}
+                changed = old is None
+                for f, x in new.items():
+                    o = _MISSING if old is None else old.get(f, _MISSING)
+                    # changed unless equal and of one kind (ints and floats are both numbers)
+                    if o is not x and (o is _MISSING or o != x or (o.__class__ is not x.__class__ and not (
+                            o.__class__ in _NUMBERS and x.__class__ in _NUMBERS))):
+                        s = sets.get(f)
+                        if s is None:
+                            s = sets[f] = ([], [])
+                        s[0].append(v)
+                        s[1].append(x)
                         changed = True
-                    if not changed:
-                        continue
-                states[c] = new
-                evs.append(e)
-                vkey.append(c)
-                dels.append(new is None)
-                v += 1
+                if old is not None and not old.keys() <= new.keys():
+                    for f in old.keys() - new.keys():
+                        gone.setdefault(f, []).append(v)
+                    changed = True
+                if not changed:
+                    continue
+            states[c] = new
+            evs.append(e)
+            vkey.append(c)
+            dels.append(new is None)
+            v += 1
         self.next = v
         if not evs:
             return
-        pos = [e.position for e in evs]
-        time = [e.recorded_at for e in evs]
-        etype = [e.type for e in evs]
-        actor = [e.actor for e in evs]
-        eid = [e.event_id for e in evs]
-        corr = [e.correlation_id for e in evs]
-        cause = [e.causation_id for e in evs]
-        h = self.h
-        self.meta.append((np.array(pos, np.int64), _micros(time), np.array(vkey, np.int32), np.array(dels, bool),
-                          h._types.encode(etype), h._actors.encode(actor)))
-        for chunks, values in zip(self.ids, (eid, corr, cause)):
-            local, uniq = pd.factorize(_objects(values))
-            chunks.append((local.astype(np.int32), list(uniq)))
+        self.versions_made(EventMeta.of(evs), np.array(vkey, np.int32), np.array(dels, bool))
         for f, (vs, xs) in sets.items():
             col = self.cols.get(f)
             if col is None:
@@ -152,58 +147,6 @@ class _Fold:
             self.chunks.setdefault(f, []).append((kind, np.array(vs, np.int32), vals))
         for f, vs in gone.items():
             self.gone.setdefault(f, []).append(np.array(vs, np.int32))
-
-    def _fold_delta(self, delta: Callable[[dict[str, Any], RecordedEvent], dict[str, Any]],
-                    events: list[RecordedEvent], ks: list[str | None], sets: dict[str, tuple[list[int], list[Any]]],
-                    gone: dict[str, list[int]], evs: list[RecordedEvent], vkey: list[int], dels: list[bool],
-                    v: int) -> int:
-        """The fold for a projection whose ``apply`` has a ``delta(state, event)``: the fields it
-        sets (None: removes), its new state being the old one updated with them. A row's state is
-        then updated in place and only those fields are compared."""
-        states, initial = self.states, self.initial
-        missing, numbers = _MISSING, _NUMBERS
-        pairs: collections.defaultdict[str, list[tuple[int, Any]]] = collections.defaultdict(list)  # field -> (v, x)
-        ends: collections.defaultdict[str, list[int]] = collections.defaultdict(list)
-        for e, k in zip(events, ks):
-            if k is None:
-                continue
-            c = self.code(k)
-            old = states.get(c)
-            try:
-                upd = delta(initial() if old is None else old, e)
-            except Exception as exc:
-                exc.add_note(f"projection {self.h.projection.name} failed at position {e.position}")
-                raise
-            if old is None:
-                new = {f: x for f, x in upd.items() if x is not None}
-                for f, x in new.items():
-                    pairs[f].append((v, x))
-                states[c] = new
-            else:
-                changed = False
-                for f, x in upd.items():
-                    o = old.get(f, missing)
-                    if x is None:
-                        if o is not missing:
-                            del old[f]
-                            ends[f].append(v)
-                            changed = True
-                    elif o is not x and (o is missing or o != x or (o.__class__ is not x.__class__ and not (
-                            o.__class__ in numbers and x.__class__ in numbers))):
-                        old[f] = x
-                        pairs[f].append((v, x))
-                        changed = True
-                if not changed:
-                    continue
-            evs.append(e)
-            vkey.append(c)
-            dels.append(False)
-            v += 1
-        for f, vx in pairs.items():
-            vs, xs = zip(*vx)
-            sets[f] = (list(vs), list(xs))
-        gone.update(ends)
-        return v
 
     def _restore(self, codes: set[int]) -> None:
         """Current states of rows folded before this fold, read back from the arrays."""
@@ -234,8 +177,10 @@ class _Fold:
             dels = np.empty(0, bool)
         n_keys = len(self.keys)
         all_key = np.concatenate([h._vkey, vkey])
+        korder = KeyOrder(all_key)
         # close each touched row's previous version
-        nxt, first = _next_in_group(vkey, np.arange(v0, v1, dtype=np.int32))
+        new = np.arange(v0, v1, dtype=np.int32)
+        nxt, first = _next_in_group(vkey, new, korder.of(new))
         last = np.concatenate([h._last, np.full(n_keys - len(h._last), -1, np.int32)])
         vto = np.concatenate([h._vto, nxt])
         prev = last[vkey[first]]
@@ -244,7 +189,7 @@ class _Fold:
         if len(vkey):
             np.maximum.at(last, vkey, np.arange(v0, v1, dtype=np.int32))
         for col in self.cols.values():
-            self._commit_column(col, all_key, n_keys, v0, last_before)
+            self._commit_column(col, all_key, n_keys, v0, last_before, korder)
         for pool in (h._types, h._actors):
             pool.release()
         for ids, chunks in zip((h._eid, h._corr, h._cause), self.ids):
@@ -268,7 +213,7 @@ class _Fold:
             h._key_dtype = h._keys_in_order = None
 
     def _commit_column(self, col: _Column, all_key: np.ndarray, n_keys: int, v0: int,
-                       last_before: np.ndarray) -> None:
+                       last_before: np.ndarray, korder: KeyOrder) -> None:
         chunks, gone = self.chunks.get(col.name, []), self.gone.get(col.name, [])
         if not chunks and not gone and (col.form != "dense" or len(all_key) == v0):
             if col.form == "keyed" and len(col.cur_from) < n_keys:  # rows new in this fold
@@ -298,7 +243,8 @@ class _Fold:
             if len(all_key) * size > _DENSER * col.changes * (8 + size):  # no longer worth it
                 col.store(all_key, n_keys, *col.entries(all_key))
             return
-        col.store(all_key, n_keys, *self._appended(col.entries(all_key[:v0]), all_key, sets, vals, ends))
+        col.store(all_key, n_keys, *self._appended(col.entries(all_key[:v0]), korder, sets, vals, ends),
+                  korder=korder)
 
     @staticmethod
     def _filled(kind: str, old: np.ndarray, vkey: np.ndarray, v0: int, sets: np.ndarray, vals: np.ndarray,
@@ -326,16 +272,17 @@ class _Fold:
         return raw
 
     @staticmethod
-    def _appended(entries: tuple[np.ndarray, np.ndarray, np.ndarray], all_key: np.ndarray, sets: np.ndarray,
+    def _appended(entries: tuple[np.ndarray, np.ndarray, np.ndarray], korder: KeyOrder, sets: np.ndarray,
                   vals: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A column's entries with this fold's sets and removals added: each closes the value the
         row had before, each set value lasts until the row's next set or removal."""
         vfrom, vto, old = entries
         # each row version sets or removes a column at most once: sorting by version interleaves them
+        all_key = korder.vkey
         every = np.concatenate([sets, ends])
-        order = np.argsort(every, kind="stable")
+        order = np.argsort(every, kind="stable") if len(ends) else np.arange(len(sets))  # sets ascend
         versions = every[order]
-        nxt, first = _next_in_group(all_key[versions], versions)
+        nxt, first = _next_in_group(all_key[versions], versions, korder.of(versions))
         new_vto = np.empty(len(sets), np.int32)
         is_set = order < len(sets)
         new_vto[order[is_set]] = nxt[is_set]

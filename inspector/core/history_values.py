@@ -25,6 +25,7 @@ _DENSER = 1.25  # a column changes form only when another one is this many times
 #: per kind of column: the stored dtype and the value that means "missing" in a gathered array
 _DTYPE = {"float": np.float64, "int": np.int64, "time": np.int64, "bool": np.int8, "text": np.int32, "obj": np.int32}
 _NONE: dict[str, Any] = {"float": np.nan, "int": _NAT, "time": _NAT, "bool": -1, "text": -1, "obj": -1}
+_UTC_US = pd.DatetimeTZDtype("us", UTC)
 
 
 # -- value storage -------------------------------------------------------------------------------
@@ -82,11 +83,17 @@ class _Pool:
         if self.typed:
             return np.fromiter((-1 if x is None else self._code(x, self._key(x)) for x in xs), np.int32, len(xs))
         local, uniq = pd.factorize(_objects(xs))  # C speed; None -> -1
-        remap = np.empty(len(uniq) + 1, np.int32)
-        remap[-1] = -1
-        for i, u in enumerate(uniq):
-            remap[i] = self._code(u, u)
-        return remap[local]
+        index = self.index()
+        codes = list(map(index.get, uniq))  # None: a value not seen yet
+        if None in codes:
+            start = len(self.values)
+            fresh = [u for u, c in zip(uniq, codes) if c is None]
+            index.update(zip(fresh, range(start, start + len(fresh))))
+            self.values.extend(fresh)
+            new = iter(range(start, start + len(fresh)))
+            codes = [next(new) if c is None else c for c in codes]
+        codes.append(-1)
+        return np.array(codes, np.int32)[local]
 
     def release(self) -> None:
         """Drop the lookup index between folds (rebuilt on demand)."""
@@ -108,10 +115,7 @@ def _as_key(k: Any) -> str | None:
     return k if k is None or type(k) is str else str(k)
 
 
-_NIBBLE = np.full(256, 255, np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
 _DASHES = [8, 13, 18, 23]
-_HEX_AT = [i for i in range(36) if i not in _DASHES]
 
 
 def _pack_uuids(ids: list[Any]) -> np.ndarray | None:
@@ -120,14 +124,19 @@ def _pack_uuids(ids: list[Any]) -> np.ndarray | None:
         return np.empty((0, 16), np.uint8)
     if set(map(type, ids)) != {str} or (np.fromiter(map(len, ids), np.int64, len(ids)) != 36).any():
         return None
+    text = "".join(ids)
+    if not text.isascii() or text != text.lower():
+        return None
+    chars = np.frombuffer(text.encode("ascii"), np.uint8).reshape(-1, 36)
+    if (chars[:, _DASHES] != ord("-")).any():
+        return None
     try:
-        chars = np.frombuffer("".join(ids).encode("ascii"), np.uint8).reshape(-1, 36)
-    except UnicodeEncodeError:
+        packed = bytes.fromhex(text.replace("-", ""))  # C speed; refuses anything but hex digits ...
+    except ValueError:
         return None
-    nibbles = _NIBBLE[chars[:, _HEX_AT]]
-    if (chars[:, _DASHES] != ord("-")).any() or (nibbles == 255).any():
+    if len(packed) != 16 * len(ids):  # ... and whitespace, which it skips
         return None
-    return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return np.frombuffer(packed, np.uint8).reshape(-1, 16).copy()
 
 
 def _uuid_text(b: bytes) -> str:
@@ -178,16 +187,27 @@ class _Ids:
 
 def _micros(xs: list[Any]) -> np.ndarray:
     """UTC microseconds since the epoch (_NAT for None); naive times are UTC."""
-    return np.asarray(pd.to_datetime(xs, utc=True).as_unit("us").asi8, dtype=np.int64)
+    try:  # the common case, all in one time zone, at nearly twice the speed of to_datetime
+        index = pd.DatetimeIndex(xs)
+    except (ValueError, TypeError):  # naive and aware mixed, or several time zones
+        index = pd.to_datetime(xs, utc=True)
+    return np.asarray(index.as_unit("us").asi8, dtype=np.int64)
 
 
-def _encode(xs: list[Any], pool: _Pool) -> tuple[str, np.ndarray]:
-    """One page's values of a column as (kind, typed array)."""
+#: values analysed without a pool: (kind, typed array) for numbers, bools and times; ("text",
+#: (local codes, distinct strings)); (None, the list) for anything else, which needs the pool
+Portable = tuple[str | None, Any]
+
+
+def _portable(xs: list[Any]) -> Portable:
+    """One page's values of a column (no None among them) as far as they can be typed without
+    the column's pool: the part of encoding a reader process can do."""
     types = set(map(type, xs))
     if len(types) == 1:
         t = next(iter(types))
-        if t is str and not pool.typed:
-            return "text", pool.encode(xs)
+        if t is str:
+            local, uniq = pd.factorize(_objects(xs))
+            return "text", (local.astype(np.int32), list(uniq))
         if t is float:
             return "float", np.array(xs, np.float64)
         if t is int:
@@ -204,8 +224,24 @@ def _encode(xs: list[Any], pool: _Pool) -> tuple[str, np.ndarray]:
             return "time", _micros(xs)
     elif types == _INT_FLOAT and all(abs(x) <= _EXACT_FLOAT for x in xs if type(x) is int):
         return "float", np.array(xs, np.float64)
-    pool.make_typed()
-    return "obj", pool.encode(xs)
+    return None, xs
+
+
+def _pooled(portable: Portable, pool: _Pool) -> tuple[str, np.ndarray]:
+    """Portable values as (kind, typed array) of a column with this pool."""
+    kind, raw = portable
+    if kind == "text":  # only the distinct strings go through the pool
+        local, uniq = raw
+        return ("obj" if pool.typed else "text"), pool.encode(uniq)[local]
+    if kind is None:
+        pool.make_typed()
+        return "obj", pool.encode(raw)
+    return kind, raw
+
+
+def _encode(xs: list[Any], pool: _Pool) -> tuple[str, np.ndarray]:
+    """One page's values of a column (no None among them) as (kind, typed array)."""
+    return _pooled(_portable(xs), pool)
 
 
 def _join(a: str | None, b: str | None) -> str | None:
@@ -283,10 +319,38 @@ def _distinct(codes: np.ndarray, n: int) -> np.ndarray:
     return np.flatnonzero(flags).astype(codes.dtype)
 
 
-def _next_in_group(keys: np.ndarray, versions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class KeyOrder:
+    """Row versions sorted by row key (then version), computed once per commit and shared by the
+    columns: the key order of a large set of versions is then a filter, not another sort."""
+
+    def __init__(self, vkey: np.ndarray) -> None:
+        self.vkey = vkey
+        self._order: np.ndarray | None = None
+
+    @property
+    def order(self) -> np.ndarray:
+        if self._order is None:
+            self._order = np.argsort(self.vkey, kind="stable")
+        return self._order
+
+    def of(self, versions: np.ndarray) -> np.ndarray:
+        """Indices into ``versions`` (ascending, distinct) sorting them by key, stably."""
+        n = len(self.vkey)
+        if len(versions) * 16 < n:  # few: sorting them is cheaper than a pass over all versions
+            return np.argsort(self.vkey[versions], kind="stable")
+        at = np.full(n, -1, np.int64)
+        at[versions] = np.arange(len(versions))
+        picked = at[self.order]
+        return picked[picked >= 0]
+
+
+def _next_in_group(keys: np.ndarray, versions: np.ndarray,
+                   order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For items in ascending version order: the version of the next item with the same key
-    (_OPEN for the last of each key), and the indices of each key's first item."""
-    order = np.argsort(keys, kind="stable")
+    (_OPEN for the last of each key), and the indices of each key's first item. ``order``: the
+    items sorted by key (stable), if known."""
+    if order is None:
+        order = np.argsort(keys, kind="stable")
     ks = keys[order]
     same = ks[1:] == ks[:-1]
     nxt = np.full(len(keys), _OPEN, np.int32)
@@ -304,6 +368,55 @@ def _previous_in_group(keys: np.ndarray) -> np.ndarray:
     return prev
 
 
+class _Rows:
+    """Rows being read (those present at a point, or some of them): ``live``, their versions in
+    force, ascending (storage order); ``row``, where each one goes in key order; ``ranks`` and
+    ``codes``, the rows' key ranks and codes in key order; ``slot``, key code -> row (-1: none)."""
+
+    __slots__ = ("live", "row", "ranks", "codes", "n_keys", "_slot", "_versions")
+
+    def __init__(self, live: np.ndarray, row: np.ndarray, ranks: np.ndarray, codes: np.ndarray, n_keys: int,
+                 slot: np.ndarray | None = None) -> None:
+        self.live, self.row, self.ranks, self.codes, self.n_keys = live, row, ranks, codes, n_keys
+        self._slot, self._versions = slot, None
+
+    @property
+    def slot(self) -> np.ndarray:
+        if self._slot is None:
+            self._slot = np.full(self.n_keys, -1, np.intp)
+            self._slot[self.codes] = np.arange(len(self.codes))
+        return self._slot
+
+    @property
+    def versions(self) -> np.ndarray:
+        """The versions in force in key order."""
+        if self._versions is None:
+            self._versions = np.empty(len(self.live), np.intp)
+            self._versions[self.row] = self.live
+        return self._versions
+
+
+class _Entries:
+    """What reads need of a column's entries besides the entries: each one's row key
+    (``vkey[vfrom]``: a read would jump into the row versions for every value), the index of the
+    first entry ever ended (the count if none is: many columns are set once per row, so their
+    entries up to any point are all in force), and the ended entries ordered by the version that
+    ended them, ``by_end`` and ``ends`` (a diff finds the values ended in its window by search)."""
+
+    __slots__ = ("vfrom", "vto", "keys", "first_ended", "by_end", "ends")
+
+    def __init__(self, vkey: np.ndarray, vfrom: np.ndarray, vto: np.ndarray) -> None:
+        self.vfrom, self.vto, self.keys = vfrom, vto, vkey[vfrom]
+        ended = np.flatnonzero(vto != _OPEN)
+        self.first_ended = int(ended[0]) if len(ended) else len(vto)
+        self.by_end = ended[np.argsort(vto[ended], kind="stable")].astype(np.int32)
+        self.ends = vto.take(self.by_end)
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.by_end.nbytes + self.ends.nbytes
+
+
 class _Column:
     """One column of a History in one of three forms, whichever is smallest for it (module
     docstring). The entries of the *sparse* form: entry i sets the column of row
@@ -314,7 +427,7 @@ class _Column:
     after row version v, which suits columns that change at most versions."""
 
     __slots__ = ("name", "kind", "form", "changes", "vfrom", "vto", "vals", "dense", "cur_from", "cur_val", "pool",
-                 "_open", "_bykey")
+                 "_open", "_bykey", "_ix")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -330,54 +443,86 @@ class _Column:
         self.pool = _Pool()
         self._open: tuple[np.ndarray, np.ndarray] | None = None
         self._bykey: tuple[np.ndarray, np.ndarray] | None = None
+        self._ix: _Entries | None = None
 
     # -- reading ---------------------------------------------------------------------------
-    def visible(self, vp: int) -> np.ndarray:
-        """Entries in force once row versions [0, vp) are applied."""
-        n = int(np.searchsorted(self.vfrom, vp, "left"))
-        return np.flatnonzero(self.vto[:n] >= vp)
+    def _index(self, vkey: np.ndarray) -> _Entries:
+        """The entries' read index (``_Entries``), built on first read and kept until the entries
+        change (``store`` gives them new arrays)."""
+        ix = getattr(self, "_ix", None)
+        if ix is None or ix.vfrom is not self.vfrom or ix.vto is not self.vto:
+            ix = self._ix = _Entries(vkey, self.vfrom, self.vto)
+        return ix
 
-    def raw(self, vkey: np.ndarray, vp: int, codes: np.ndarray, versions: np.ndarray, slot: np.ndarray,
-            subset: bool) -> np.ndarray:
-        """Stored values (missing: _NONE) of rows ``codes`` whose versions in force at ``vp`` are
-        ``versions``; ``slot`` maps key code -> row, -1 for rows not asked for (``subset``: not
-        every row present at ``vp`` is asked for)."""
+    def visible(self, vkey: np.ndarray, vp: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row key, value) of the entries in force once row versions [0, vp) are applied."""
+        ix = self._index(vkey)
+        n = int(np.searchsorted(self.vfrom, self.vfrom.dtype.type(vp)))  # an int would copy vfrom as int64
+        if n <= ix.first_ended:  # none of them ended yet: no test, and slices, not copies
+            return ix.keys[:n], self.vals[:n]
+        here = np.flatnonzero(self.vto[:n] >= vp)  # ``take`` at indices: a boolean mask's branches mispredict
+        return ix.keys.take(here), self.vals.take(here)
+
+    def raw(self, vkey: np.ndarray, vp: int, rows: _Rows, subset: bool) -> np.ndarray:
+        """Stored values (missing: _NONE) at ``vp`` of ``rows``, in key order (``subset``: not
+        every row present at ``vp`` is asked for). Values are read in storage order and placed at
+        their rows: a jump per row into a column of a million versions costs a cache miss."""
+        n, dtype = len(rows.live), self._raw_dtype()
         if self.form == "dense":
-            return self.dense[versions]
-        if not len(codes):
-            return np.empty(0, _DTYPE[self.kind])
-        if subset and len(codes) * 32 < len(self.vfrom):  # a few rows: look each one's value up
-            return self.at_versions(vkey, versions)
+            out = np.empty(n, dtype)
+            out[rows.row] = self.dense.take(rows.live)
+            return out
+        if not n:
+            return np.empty(0, dtype)
+        if subset and n * 32 < len(self.vfrom):  # a few rows: look each one's value up
+            return self.at_versions(vkey, rows.versions)
         if self.form == "keyed":
-            out = self.cur_val[codes]
-            out[self.cur_from[codes] >= vp] = _NONE[self.kind]
+            out = self.cur_val.take(rows.codes).astype(dtype, copy=False)
+            out[np.flatnonzero(self.cur_from.take(rows.codes) >= vp)] = _NONE[self.kind]  # set since: few
         else:
-            out = np.full(len(codes), _NONE[self.kind], _DTYPE[self.kind])
+            out = np.full(n, _NONE[self.kind], dtype)
         if len(self.vfrom):
-            entries = self.visible(vp)
-            rows = slot[vkey[self.vfrom[entries]]]
+            keys, vals = self.visible(vkey, vp)
+            at = rows.slot.take(keys)
             if subset:
-                keep = rows >= 0
-                entries, rows = entries[keep], rows[keep]
-            out[rows] = self.vals[entries]
+                keep = np.flatnonzero(at >= 0)
+                at, vals = at.take(keep), vals.take(keep)
+            out[at] = vals
         return out
 
+    def placed(self, n: int, at: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """Stored values of ``n`` rows, ``vals`` at rows ``at`` and missing elsewhere, as ``raw``
+        would read them."""
+        out = np.full(n, _NONE[self.kind], self._raw_dtype())
+        out[at] = vals
+        return out
+
+    def _raw_dtype(self) -> np.dtype:
+        """The type ``raw`` gathers values into: the stored one, but for text the narrowest that
+        holds the pool's codes, the one pandas keeps a categorical's codes in (as its
+        ``coerce_indexer_dtype`` picks it), so they are not copied again and move fewer bytes."""
+        if self.kind != "text":
+            return np.dtype(_DTYPE[self.kind])
+        n = len(self.pool.values)
+        return np.dtype(np.int8 if n < 127 else np.int16 if n < 32767 else np.int32)
+
     def window(self, vkey: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, ...]:
-        """(key, vfrom, vto, value) of the values that can differ between row versions ``lo`` and
-        ``hi`` (lo <= hi): those set or ended by a version in [lo, hi), which include the value
-        each such row had at ``lo`` and has at ``hi`` (not for the dense form)."""
-        a, b = np.searchsorted(self.vfrom, [lo, hi], "left")
-        wanted = (self.vto >= lo) & (self.vto < hi)
-        wanted[a:b] = True
-        entries = np.flatnonzero(wanted)
-        vfrom, vto, vals = self.vfrom[entries], self.vto[entries], self.vals[entries]
-        keys = vkey[vfrom]
-        if self.form == "keyed":
+        """The values that can differ between row versions ``lo`` and ``hi`` (lo <= hi), as (key,
+        value) of those in force at ``lo`` that end in [lo, hi) and (key, value) of those set in
+        [lo, hi) still in force at ``hi`` (not for the dense form); a row has at most one of each.
+        A value in force at both is the same value; one set and ended in between is at neither."""
+        ix = self._index(vkey)
+        at = self.vfrom.dtype.type  # an int would copy vfrom as int64
+        i, j = int(np.searchsorted(ix.ends, at(lo))), int(np.searchsorted(ix.ends, at(hi)))
+        gone = ix.by_end[i:j]
+        gone = gone.take(np.flatnonzero(self.vfrom.take(gone) < lo))
+        a, b = int(np.searchsorted(self.vfrom, at(lo))), int(np.searchsorted(self.vfrom, at(hi)))
+        now = a + np.flatnonzero(self.vto[a:b] >= hi)
+        k1, x1, k2, x2 = ix.keys.take(gone), self.vals.take(gone), ix.keys.take(now), self.vals.take(now)
+        if self.form == "keyed":  # current values are in force at hi
             now = np.flatnonzero((self.cur_from >= lo) & (self.cur_from < hi))
-            keys, vfrom = np.concatenate([keys, now]), np.concatenate([vfrom, self.cur_from[now]])
-            vto = np.concatenate([vto, np.full(len(now), _OPEN, np.int32)])
-            vals = np.concatenate([vals, self.cur_val[now]])
-        return keys, vfrom, vto, vals
+            k2, x2 = np.concatenate([k2, now]), np.concatenate([x2, self.cur_val.take(now)])
+        return k1, x1, k2, x2
 
     def at_versions(self, vkey: np.ndarray, sel: np.ndarray) -> np.ndarray:
         """Stored values in force right after each of the row versions ``sel``."""
@@ -447,12 +592,12 @@ class _Column:
         kind = self.kind
         if kind == "float":
             return raw
-        if kind == "text":
-            return pd.Categorical.from_codes(raw, dtype=self.pool.dtype())
+        if kind == "text":  # codes are -1 or into the pool: no need to check them
+            return pd.Categorical.from_codes(raw, dtype=self.pool.dtype(), validate=False)
         if kind == "obj":
             return self.pool.array()[raw]
-        if kind == "time":
-            return pd.DatetimeIndex(raw.view("M8[us]")).tz_localize("UTC")
+        if kind == "time":  # naive values with a UTC type are read as UTC: no tz_localize pass
+            return pd.DatetimeIndex(raw.view("M8[us]"), dtype=_UTC_US)
         if kind == "int":
             return pd.arrays.IntegerArray(raw, raw == _NAT)
         return pd.arrays.BooleanArray(raw == 1, raw < 0)
@@ -476,8 +621,28 @@ class _Column:
         valued = ~_missing(self.kind, raw[points])
         return points[valued], nxt[valued], raw[points[valued]]
 
+    def _dense(self, vkey: np.ndarray, korder: KeyOrder) -> np.ndarray:
+        """The sparse entries (``vfrom``, ``vto``, ``vals``) as the dense form: each value filled
+        forward along its row's versions until it is replaced or removed."""
+        n, kind = len(vkey), self.kind
+        raw = np.full(n, _NONE[kind], _DTYPE[kind])
+        known = np.zeros(n, bool)
+        known[self.vto[self.vto != _OPEN]] = True  # removed there, unless set there again:
+        raw[self.vfrom] = self.vals
+        known[self.vfrom] = True
+        order = korder.order
+        ks = vkey[order]
+        step = np.arange(n)
+        starts = np.concatenate(([True], ks[1:] != ks[:-1])) if n else np.empty(0, bool)
+        group = np.maximum.accumulate(np.where(starts, step, 0)) if n else step
+        source = np.maximum.accumulate(np.where(known[order], step, -1)) if n else step
+        inside = source >= group  # a value set or removed earlier in the row
+        out = np.full(n, _NONE[kind], raw.dtype)
+        out[order[inside]] = raw[order[source[inside]]]
+        return out
+
     def store(self, vkey: np.ndarray, n_keys: int, vfrom: np.ndarray, vto: np.ndarray, vals: np.ndarray,
-              form: str | None = None) -> None:
+              form: str | None = None, korder: KeyOrder | None = None) -> None:
         """Keep the entries (sparse form's arrays) in the smallest form (or ``form``); a form
         changes only when another is clearly smaller, so columns do not flip back and forth."""
         size = np.dtype(_DTYPE[self.kind]).itemsize
@@ -492,7 +657,8 @@ class _Column:
         self.dense = self.cur_from = self.cur_val = None
         self.vfrom, self.vto, self.vals = vfrom, vto, vals
         if form == "dense":
-            self.dense = self.at_versions(vkey, np.arange(len(vkey)))
+            self.dense = self.at_versions(vkey, np.arange(len(vkey))) if korder is None else \
+                self._dense(vkey, korder)
             self.vfrom, self.vto, self.vals = np.empty(0, np.int32), np.empty(0, np.int32), vals[:0]
         elif form == "keyed":
             now = vto == _OPEN
@@ -516,4 +682,5 @@ class _Column:
     def nbytes(self) -> int:
         arrays = (self.vfrom, self.vto, self.vals, self.dense, self.cur_from, self.cur_val)
         bykey = getattr(self, "_bykey", None)  # a lookup index, while it is kept
-        return sum(a.nbytes for a in arrays + (bykey or ()) if a is not None)
+        ix = getattr(self, "_ix", None)  # the read index, while it is kept
+        return sum(a.nbytes for a in arrays + (bykey or ()) if a is not None) + (ix.nbytes if ix is not None else 0)

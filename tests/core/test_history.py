@@ -478,25 +478,55 @@ def test_streams_rows_match_what_the_library_reconstructs(tmp_path, plugin_manag
     app.close()
 
 
-GENERIC_STREAMS = Projection(name="streams-generic", title="Streams", key=STREAMS.key,
-                             apply=lambda state, e: STREAMS.apply(state, e))  # no ``delta``: the general fold
+def _set_apply(state, e):
+    """Sets the payload's fields (None removes one) and ``last``, never reading the state: a
+    projection that can declare ``page_fields``. Values mix kinds (ints, floats, bools, strings,
+    an int beyond a float's exact range), so columns change kind as pages come."""
+    new = dict(state)
+    for f, v in (e.data or {}).items():
+        if v is None:
+            new.pop(f, None)
+        else:
+            new[f] = v
+    new["last"] = e.type
+    return new
+
+
+def _set_page(events):
+    """``_set_apply`` as columns: some fields given by index lists, ``last`` by every event."""
+    cols: dict = {}
+    for i, e in enumerate(events):
+        for f, v in (e.data or {}).items():
+            idx, vals = cols.setdefault(f, ([], []))
+            idx.append(i)
+            vals.append(v)
+    cols["last"] = (None, [e.type for e in events])
+    return cols
+
+
+SET_FIELDS = Projection("set-fields", "Set fields", _key, _set_apply, page_fields=_set_page)
+SET_FIELDS_GENERIC = Projection("set-fields-generic", "Set fields", _key, _set_apply)
+GENERIC_STREAMS = Projection(name="streams-generic", title="Streams", key=STREAMS.key, apply=STREAMS.apply)
 
 
 @PROPERTY
-@given(first=raw_events, second=raw_events, page=st.integers(1, 7))
-def test_a_projection_with_a_delta_folds_as_its_apply_does(db, plugin_manager, first, second, page):
-    """``streams`` tells the fold the fields each event sets (``apply.delta``); the History is the
-    one its plain ``apply`` makes, column order included, built at once or extended."""
-    assert getattr(STREAMS.apply, "delta", None) is not None
+@given(first=raw_events, second=raw_events, page=st.integers(1, 7), which=st.sampled_from(["streams", "set"]))
+def test_a_projection_with_page_fields_folds_as_its_apply_does(db, plugin_manager, first, second, page, which):
+    """``streams`` (and any projection that only sets fields from the event) gives the fold whole
+    pages as columns (``page_fields``); the History is the one its plain ``apply`` makes, column
+    order included, built at once or extended, with pages prepared here or by a reader process,
+    and equals a naive replay."""
+    fast_p, slow_p = (STREAMS, GENERIC_STREAMS) if which == "streams" else (SET_FIELDS, SET_FIELDS_GENERIC)
+    assert fast_p.page_fields is not None and slow_p.page_fields is None
     db.reset()
     db.write(first)
     store = db.open(plugin_manager)
     try:
-        fast = build_history(store, STREAMS, page_size=page)
+        fast = build_history(store, fast_p, page_size=page, alongside=True)  # pages prepared by a reader process
         db.write(second)
-        fast.extend(store, page_size=page)
-        slow = build_history(store, GENERIC_STREAMS, page_size=page)
-        whole = build_history(store, STREAMS, page_size=page)
+        fast.extend(store, page_size=page, alongside=True)
+        slow = build_history(store, slow_p, page_size=page)
+        whole = build_history(store, fast_p, page_size=page, alongside=False)
         events = list(store.iter_events())
     finally:
         store.close()
@@ -505,5 +535,39 @@ def test_a_projection_with_a_delta_folds_as_its_apply_does(db, plugin_manager, f
         pd.testing.assert_frame_equal(h.versions(), slow.versions())
         for p in [0] + [e.position for e in events]:
             pd.testing.assert_frame_equal(h.as_of(p), slow.as_of(p))
+            assert_states(rows(h.as_of(p)), replay(events, slow_p, p))
         for key in sorted({e.stream for e in events}):
             pd.testing.assert_frame_equal(h.changes(key), slow.changes(key))
+
+
+def _failing_page(events):
+    if any(e.type == "Closed" for e in events):
+        raise ValueError("no closing here")
+    return _set_page(events)
+
+
+FAILING = Projection("failing", "Failing", _key, _set_apply, page_fields=_failing_page)
+
+
+@pytest.mark.parametrize("alongside", [False, True])
+def test_a_failure_while_reading_alongside_reaches_the_caller_and_stops_the_reader(sqlite_url, plugin_manager,
+                                                                                  alongside):
+    import multiprocessing
+
+    s = Store(sqlite_url)
+    s.reset()
+    s.write([("acct-1", "Opened", {"a": 1}, 1, None, None)] * 3 + [("acct-1", "Closed", {}, 1, None, None)])
+    store = s.open(plugin_manager)
+    try:
+        with pytest.raises(ValueError, match="no closing here"):
+            build_history(store, FAILING, page_size=2, alongside=alongside)
+        # closing a build half way stops the reader process too
+        gen = iter_build(store, SET_FIELDS, page_size=1, alongside=alongside)
+        assert next(gen)[0] == 1
+        gen.close()
+        assert multiprocessing.active_children() == []
+        h = build_history(store, SET_FIELDS, page_size=1, alongside=alongside)  # and the store is still usable
+        assert rows(h.as_of())["acct-1"] == {"a": 1, "last": "Closed"}
+    finally:
+        store.close()
+        s.engine.dispose()
