@@ -11,7 +11,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..core.errors import InspectorError
-from . import browse, history
+from . import browse, history, replay
 from .common import fail, run_gui
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     browse.add_commands(sub, common)
     history.add_commands(sub, common)
+    replay.add_commands(sub, common)
     return p
 
 
