@@ -166,7 +166,7 @@ def measure_history(opened: OpenedStore, pm, projection: str = "streams", sample
                     seed: int = 11) -> dict[str, Any]:
     """Issue 3's figures: the projection's history build rate against the raw scan-and-decode rate
     of the same store in the same run, its size, and the medians of state-as-of and diff at random
-    positions."""
+    positions; then issue 4's preview figures with that history built."""
     import random
 
     from .history import build_history
@@ -189,6 +189,9 @@ def measure_history(opened: OpenedStore, pm, projection: str = "streams", sample
     out["as_of_ms_median"] = _median_ms(lambda it=iter(positions * 2): hist.as_of(next(it)), samples, warmup=2)
     pairs = [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(samples + 2)]
     out["diff_ms_median"] = _median_ms(lambda it=iter(pairs): hist.diff(*next(it)), samples, warmup=2)
+    from .bench_replay import measure_previews
+
+    out.update(measure_previews(opened, pm, {projection: hist}))
     return out
 
 
