@@ -2,7 +2,9 @@
 middle; a status bar with the layout, counts, running work and a cancel button.
 
 All database work goes through one ``TaskRunner`` per window, so closing the window can cancel
-and wait for exactly its own work. The timeline is built separately; the window works without it."""
+and wait for exactly its own work. The timeline is built separately; the window works without it.
+Checkpoints and rollback previews (the Checkpoints dock, flags, context menus, the Rollback menu)
+are wired in by ``rollback.Rollback``."""
 
 from __future__ import annotations
 
@@ -96,6 +98,7 @@ class MainWindow(QMainWindow):
 
         self._make_timeline()
         self._make_temporal()
+        self._make_rollback()
         self._make_status_bar()
         self._make_menus()
         self._connect()
@@ -188,6 +191,13 @@ class MainWindow(QMainWindow):
         self.lineage_panel.sig_correlation_requested.connect(self.show_correlation)
         self.state_panel.sig_error.connect(lambda m: self.statusBar().showMessage(f"state: {m}", 15000))
 
+    def _make_rollback(self) -> None:
+        from .rollback import Rollback
+
+        self.rollback = Rollback(self)
+        self.checkpoints_panel = self.rollback.panel
+        self.checkpoints_dock = self.rollback.dock
+
     def _make_status_bar(self) -> None:
         sb = self.statusBar()
         sb.setObjectName("statusBar")
@@ -236,7 +246,8 @@ class MainWindow(QMainWindow):
             view.addAction(act)
             self.view_actions[name] = act
         for name, dock in (("Timeline", self.timeline_dock), ("Time slider", self.slider_dock),
-                           ("State", self.state_dock), ("Lineage", self.lineage_dock)):
+                           ("State", self.state_dock), ("Lineage", self.lineage_dock),
+                           ("Checkpoints", self.checkpoints_dock)):
             act = dock.toggleViewAction()
             act.setText(name)
             view.addAction(act)
@@ -253,6 +264,7 @@ class MainWindow(QMainWindow):
         clear.triggered.connect(self.filter_bar.clear)
         view.addAction(clear)
 
+        self.rollback.add_menu(mb)
         help_menu = mb.addMenu("&Help")
         help_menu.addAction(QAction("&About inspector", self, triggered=self._about))
 
@@ -295,6 +307,7 @@ class MainWindow(QMainWindow):
         self.timeline.set_store(store)
         self.state_panel.set_store(store)
         self.lineage_panel.set_store(store)
+        self.rollback.set_store(store)
         self.detail.show_event(None)
         self.sig_store_changed.emit(opened)
 
@@ -313,6 +326,7 @@ class MainWindow(QMainWindow):
         self.model.reload()
         self.state_panel.reload()
         self.streams_panel.reload()
+        self.checkpoints_panel.reload()
         self.timeline.set_filter(self.model.filter)
 
     def _range_clicked(self, start: float, end: float, axis: str) -> None:
@@ -471,6 +485,7 @@ class MainWindow(QMainWindow):
                           "databases. Browsing sessions are read-only at the database.</p>")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self.rollback.shutdown()
         self.state_panel.shutdown()
         self.runner.shutdown()
         if self.opened is not None:

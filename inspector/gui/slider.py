@@ -5,7 +5,9 @@ so a million stops cost the GUI thread nothing), so the keys step by events, not
 numbers: left/right one event, page up/down a hundred, home/end the first
 and last. Moving it emits ``sig_position_changed`` at once and nothing else: whoever shows the
 state at that position coalesces (see ``state_panel``). ``LatencyWatchdog`` measures how long the
-GUI thread stays blocked, for the benchmark that sweeps the slider."""
+GUI thread stays blocked, for the benchmark that sweeps the slider. "Checkpoint here…" (the ⚑
+button, or the slider's context menu) asks for a checkpoint at the position shown
+(``sig_checkpoint_requested``); the window does the asking and the keeping."""
 
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from typing import Sequence
 import numpy as np
 
 from PySide6.QtCore import QObject, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtGui import QAction, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QSlider,
     QStyle,
@@ -112,6 +115,7 @@ class TemporalSlider(QWidget):
     ``set_position`` moves to the last stop at or before a position."""
 
     sig_position_changed = Signal(int)  # the position of the stop now selected
+    sig_checkpoint_requested = Signal(int)  # "Checkpoint here…": the position shown
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -151,6 +155,17 @@ class TemporalSlider(QWidget):
         self.prev_button = button("sliderPrev", "◀", "previous event (left)", -1)
         self.next_button = button("sliderNext", "▶", "next event (right)", 1)
         self.head_button = button("sliderHead", "⇥", "head: the last event (end)", None)
+        self.checkpoint_action = QAction("Checkpoint here…", self)
+        self.checkpoint_action.setToolTip("name the position shown as a checkpoint (to preview a rollback to it)")
+        self.checkpoint_action.triggered.connect(self._checkpoint_here)
+        self.checkpoint_button = QToolButton(self)
+        self.checkpoint_button.setObjectName("sliderCheckpoint")
+        self.checkpoint_button.setText("⚑")
+        self.checkpoint_button.setAutoRaise(True)
+        self.checkpoint_button.setToolTip("Checkpoint here…: name the position shown as a checkpoint")
+        self.checkpoint_button.clicked.connect(self.checkpoint_action.trigger)
+        self.bar.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.bar.customContextMenuRequested.connect(self._menu_requested)
         self.label = QLabel(self)
         self.label.setObjectName("sliderLabel")
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -165,6 +180,7 @@ class TemporalSlider(QWidget):
         row.addWidget(self.bar, 1)
         row.addWidget(self.next_button)
         row.addWidget(self.head_button)
+        row.addWidget(self.checkpoint_button)
         row.addSpacing(8)
         row.addWidget(self.label)
         col = QVBoxLayout(self)
@@ -211,8 +227,25 @@ class TemporalSlider(QWidget):
 
     def _set_enabled(self) -> None:
         on = bool(len(self.positions))
-        for w in (self.bar, self.prev_button, self.next_button, self.head_button):
+        for w in (self.bar, self.prev_button, self.next_button, self.head_button, self.checkpoint_button):
             w.setEnabled(on)
+        self.checkpoint_action.setEnabled(on)
+
+    def context_menu(self) -> QMenu:
+        """The slider's context menu (its actions stay owned by the slider)."""
+        menu = QMenu(self)
+        menu.addAction(self.checkpoint_action)
+        return menu
+
+    def _menu_requested(self, pos) -> None:
+        menu = self.context_menu()
+        menu.exec(self.bar.mapToGlobal(pos))
+        menu.deleteLater()
+
+    def _checkpoint_here(self) -> None:
+        p = self.position()
+        if p is not None:
+            self.sig_checkpoint_requested.emit(p)
 
     def index_of(self, position: int) -> int:
         """Index of the last stop at or before ``position`` (the first stop if none is)."""

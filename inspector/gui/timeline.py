@@ -4,6 +4,8 @@ Only the visible window is ever queried (``EventStore.histogram`` with the view 
 thread (``workers.TaskRunner``); zooming or panning re-queries after a short debounce, so zooming in gives finer buckets.
 Results carry a token and stale ones are dropped, the way DB Browser for SQLite drops stale pages.
 Colours, wording and axis ticks are in ``timeline_format``; this module holds the widget.
+Checkpoints are drawn over the bars as flags (``set_flags``): a line at the checkpoint's last
+kept event, on whichever axis the chart draws, with the checkpoint's name on top.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QTimer, Qt, Signal
-from PySide6.QtGui import QColor, QCursor, QPalette
+from PySide6.QtGui import QColor, QCursor, QFontMetrics, QPalette
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QHBoxLayout,
@@ -34,10 +37,24 @@ from .timeline_format import (OTHER, TYPE_COLORS, UTC, DateAxis, describe_bin, d
 from .workers import Cancelled, Task, TaskRunner, describe
 
 # Names imported from this module (by the tests too), wherever they are defined.
-__all__ = ["TYPE_COLORS", "DrawnBin", "TimelineWidget", "describe_range", "local", "range_filter"]
+__all__ = ["TYPE_COLORS", "DrawnBin", "Flag", "TimelineWidget", "describe_range", "local", "range_filter"]
 
 LEGEND_TYPES = 10  # types drawn and listed on their own; the rest are stacked as "other"
 DEBOUNCE_MS = 150
+FLAG_COLOR = "#8e24aa"  # checkpoint flags: apart from every type colour
+FLAG_ROWS = (0.97, 0.72, 0.47)  # label heights (fraction of the plot): a label that would overlap the one
+# before it takes the next row down
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A checkpoint as the timeline draws it: ``position`` on the position axis, ``time`` (of the
+    last event at or before the position) on the time axis; without a time it is not drawn there."""
+
+    name: str
+    position: int
+    time: dt.datetime | None = None
+    tooltip: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,7 @@ class TimelineWidget(QWidget):
     """Stacked bars of events per type over time (or position). Click a bar to select its range."""
 
     sig_range_clicked = Signal(float, float, str)  # start, end, axis ("time" | "position")
+    sig_context_requested = Signal(float, str, object)  # x, axis, global QPoint (a right click on the plot)
     sig_loaded = Signal()
     sig_error = Signal(str)
 
@@ -78,6 +96,10 @@ class TimelineWidget(QWidget):
         self._programmatic = False
         self._loading = False
         self._bar_items: list[pg.BarGraphItem] = []
+        self._flags: list[Flag] = []
+        self._flag_items: list[pg.InfiniteLine] = []
+        self._flag_font = self.font()
+        self._flag_font.setPointSizeF(self._flag_font.pointSizeF() * 0.85)
 
         self._runner = runner or TaskRunner(self, max_threads=2)
         self._task: Task | None = None
@@ -114,6 +136,8 @@ class TimelineWidget(QWidget):
         self.view.setMenuEnabled(False)
         self.view.enableAutoRange(x=False, y=False)
         self.view.sigXRangeChanged.connect(self._on_x_range_changed)
+        self.view.sigXRangeChanged.connect(self._stack_flags)
+        self.view.sigResized.connect(self._stack_flags)
 
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(fg, width=1, style=Qt.PenStyle.DashLine))
         self._cursor.setZValue(20)
@@ -155,6 +179,7 @@ class TimelineWidget(QWidget):
         self._window = None
         self.histogram, self.bins = None, []
         self._clear_bars()
+        self.set_flags([])
         if store is None:
             self._token += 1
             self._set_loading(False)
@@ -197,6 +222,23 @@ class TimelineWidget(QWidget):
     def cursor_position(self) -> float | None:
         """Where the cursor line is, or None when hidden (``cursor()`` is QWidget's mouse cursor)."""
         return self._cursor.value() if self._cursor.isVisible() else None
+
+    def set_flags(self, flags: Sequence[Flag]) -> None:
+        """Draw these checkpoints (replacing those drawn before)."""
+        self._flags = sorted(flags, key=lambda f: (f.position, f.name))
+        self._draw_flags()
+
+    def flags(self) -> list[tuple[str, float]]:
+        """(name, x) of every flag drawn, on the current axis."""
+        return [(item.flag.name, float(item.value())) for item in self._flag_items]
+
+    def flag_x(self, flag: Flag) -> float | None:
+        if self.axis == "position":
+            return float(flag.position)
+        t = flag.time
+        if t is None:
+            return None
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
     def bin_at(self, x: float) -> DrawnBin | None:
         """The drawn bin whose range holds ``x`` (view coordinates)."""
@@ -318,6 +360,50 @@ class TimelineWidget(QWidget):
         self._hover.hide()
         self.legend.setText("")
 
+    def _draw_flags(self) -> None:
+        for item in self._flag_items:
+            self.plot_item.removeItem(item)
+        self._flag_items = []
+        color = pg.mkColor(FLAG_COLOR)
+        for flag in self._flags:
+            x = self.flag_x(flag)
+            if x is None:
+                continue
+            item = pg.InfiniteLine(
+                pos=x, angle=90, movable=False, pen=pg.mkPen(color, width=1.5),
+                label=f"⚑ {flag.name}",
+                labelOpts={"position": FLAG_ROWS[0], "anchors": [(0, 0), (0, 0)],
+                           "color": "#ffffff", "fill": pg.mkBrush(color), "movable": False})
+            item.flag = flag
+            item.label.setFont(self._flag_font)
+            item.setZValue(25)  # over the cursor line, which often stands at a checkpoint
+            tip = flag.tooltip or f"checkpoint {flag.name} · #{flag.position}"
+            item.setToolTip(tip)
+            item.label.setToolTip(tip)
+            self.plot_item.addItem(item, ignoreBounds=True)
+            self._flag_items.append(item)
+        self._stack_flags()
+
+    def _stack_flags(self, *_args) -> None:
+        """Each label on the highest row where it overlaps no label to its left (at this zoom)."""
+        if not self._flag_items:
+            return
+        lo, hi = self.view.viewRange()[0]
+        per_px = (hi - lo) / max(self.view.width(), 1.0)
+        fm = QFontMetrics(self._flag_font)
+        ends: list[float] = []  # per row, where its rightmost label ends (view x)
+        ordered = sorted(self._flag_items, key=lambda i: i.value())
+        for k, item in enumerate(ordered):
+            x = item.value()
+            item.setZValue(25 + len(ordered) - k)  # a label over the lines of the flags to its right
+            width = (fm.horizontalAdvance(f"⚑ {item.flag.name}") + 16) * per_px
+            row = next((r for r, end in enumerate(ends) if x >= end), len(ends))
+            if row == len(ends):
+                ends.append(x + width)
+            else:
+                ends[row] = x + width
+            item.label.setPosition(FLAG_ROWS[min(row, len(FLAG_ROWS) - 1)])
+
     def _draw(self) -> None:
         self._clear_bars()
         hist = self.histogram
@@ -384,6 +470,7 @@ class TimelineWidget(QWidget):
             return
         self.axis = axis
         self.plot_item.setAxisItems({"bottom": self._make_axis(axis)})
+        self._draw_flags()
 
     def _set_loading(self, loading: bool) -> None:
         self._loading = loading
@@ -418,6 +505,12 @@ class TimelineWidget(QWidget):
         return self.view.mapSceneToView(scene_pos).x()
 
     def _on_scene_click(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.RightButton:
+            x = self._view_x(ev.scenePos())
+            if x is not None and self.store is not None:
+                ev.accept()
+                self.sig_context_requested.emit(float(x), self.axis, ev.screenPos().toPoint())
+            return
         if ev.button() != Qt.MouseButton.LeftButton:
             return
         if ev.double():
