@@ -41,7 +41,7 @@ from .model import EventFilter
 from .projection import Projection
 from .history_fold import _Fold, _no_gc
 from .history_reader import can_read_alongside, prepared_pages
-from .history_values import (_DTYPE, _EPOCH, _NONE, _OPEN, _US, CURRENT, UTC, _Column, _Ids, _objects, _Pool,
+from .history_values import (_EPOCH, _NONE, _OPEN, _US, CURRENT, UTC, _Column, _Ids, _objects, _Pool,
                              _Rows, _same, _shown)
 from .store import EventStore
 
@@ -150,6 +150,9 @@ class History:
         values) once, as ``sys.getsizeof`` counts it, plus a list slot for it."""
         arrays = [self._rank, self._by_rank, self._last, self._pos, self._time, self._vkey, self._vto, self._del,
                   self._type, self._actor]
+        vrank = getattr(self, "_vrank", None)  # a read cache, while it is kept
+        if vrank is not None:
+            arrays.append(vrank[2])
         for ids in (self._eid, self._corr, self._cause):
             arrays += [ids.codes] + ([ids.uuids] if ids.uuids is not None else [])
         if self._object_bytes is None:
@@ -268,11 +271,19 @@ class History:
             alive &= ~deleted
         return self._rows(np.flatnonzero(alive))
 
+    def _vranks(self) -> np.ndarray:
+        """Each row version's key rank (``_rank[_vkey]``), kept until either changes: a read takes
+        its rows' ranks from it in storage order rather than by a jump per row into ``_rank``."""
+        kept = getattr(self, "_vrank", None)
+        if kept is None or kept[0] is not self._vkey or kept[1] is not self._rank:
+            kept = self._vrank = (self._vkey, self._rank, self._rank.take(self._vkey))
+        return kept[2]
+
     def _rows(self, live: np.ndarray) -> _Rows:
         """The rows whose versions in force are ``live`` (ascending, one per row), placed in key
-        order: by marking their ranks in an array of flags, or by sorting them when they are few."""
-        keys = self._vkey.take(live)
-        rank = self._rank.take(keys)
+        order: by marking their ranks in an array of flags and counting them, or by sorting them
+        when they are few."""
+        rank = self._vranks().take(live)
         n_keys = len(self._keys)
         if len(live) * 16 < n_keys:
             by = np.argsort(rank)
@@ -283,10 +294,10 @@ class History:
         flags = np.zeros(n_keys, bool)
         flags[rank] = True
         ranks = np.flatnonzero(flags)
-        codes = self._by_rank.take(ranks).astype(np.intp)  # intp: indexes every column
-        slot = np.full(n_keys, -1, np.intp)
-        slot[codes] = np.arange(len(codes))
-        return _Rows(live, slot.take(keys), ranks, codes, n_keys, slot)
+        slot = np.cumsum(flags, dtype=np.intp)  # rank -> 1 + its row if present ...
+        slot *= flags
+        slot -= 1  # ... -> its row, or -1
+        return _Rows(live, slot.take(rank), ranks, self._by_rank.take(ranks).astype(np.intp), n_keys, slot)
 
     def _key_column(self, ranks: np.ndarray) -> pd.Categorical:
         if self._key_dtype is None:
@@ -296,7 +307,7 @@ class History:
     def _frame(self, vp: int, rows: _Rows, subset: bool = False) -> pd.DataFrame:
         data: dict[str, Any] = {"key": self._key_column(rows.ranks)}
         for name, col in self._cols.items():
-            data["key_" if name == "key" else name] = col.output(col.raw(self._vkey, vp, rows, subset))
+            data["key_" if name == "key" else name] = col.output(col.raw(self._vkey, self._rank, vp, rows, subset))
         return pd.DataFrame(data, copy=False)  # no copy into consolidated blocks
 
     @_reading
@@ -349,43 +360,42 @@ class History:
         versions in random order would cost a cache miss each), the others' values ended or set
         in the window. Cells are placed by row (key order), then column, by counting: no sort."""
         rows = self._rows(end)
-        m = len(end)
-        slot = rows.slot  # key code -> row, and (added here: ``rows`` is ours) m + row for the fresh rows
+        m, nf = len(end), (len(fresh.codes) if fresh is not None else 0)
+        # a value's place, by its row's key rank: the fresh rows' (0..nf-1), then a place for the values
+        # not wanted (nf), then the rows compared (nf + 1 + row); a column's values at hi are placed in
+        # one array of them all, those at lo in one of the rows compared and that place (row - nf - 1)
+        slot = np.full(len(self._keys), nf, np.intp)
         if fresh is not None:
-            slot[fresh.codes] = m + np.arange(len(fresh.codes))
-        where = np.full(m, -1, np.intp)  # row -> index among a column's values ended (reset after each)
+            slot[fresh.ranks] = np.arange(nf)
+        slot[rows.ranks] = np.arange(nf + 1, nf + 1 + m)
         cells = []
         data: dict[str, Any] = {"key": self._key_column(fresh.ranks)} if fresh is not None else {}
         for order, (name, col) in enumerate(self._cols.items()):
             kind = col.kind
             if col.form == "dense":
-                at_row, a, b = rows.row, col.dense.take(start).take(j), col.dense.take(end)
+                a, b = col.dense.take(start).take(j), col.dense.take(end)
                 if fresh is not None:
-                    data["key_" if name == "key" else name] = col.output(col.raw(self._vkey, hi, fresh, True))
+                    raw = col.raw(self._vkey, self._rank, hi, fresh, True)
+                    data["key_" if name == "key" else name] = col.output(raw)
             else:
-                k1, x1, k2, x2 = col.window(self._vkey, lo, hi)
-                r1, r2 = slot.take(k1), slot.take(k2)
+                p1, x1, parts = col.window(self._vkey, self._rank, lo, hi, slot, nf)
+                none, dtype = _NONE[kind], x1.dtype
+                a = np.full(m + 1, none, dtype)  # the rows compared, then the place not wanted (-1)
+                a[p1 - (nf + 1)] = x1
+                a = a[:m]
+                placed = np.full(nf + 1 + m, none, dtype)
+                for p2, x2 in parts:
+                    placed[p2] = x2
+                b = placed[nf + 1:]
                 if fresh is not None:
-                    i3 = np.flatnonzero(r2 >= m)
-                    data["key_" if name == "key" else name] = col.output(col.placed(len(fresh.codes),
-                                                                                    r2.take(i3) - m, x2.take(i3)))
-                i1, i2 = np.flatnonzero((r1 >= 0) & (r1 < m)), np.flatnonzero((r2 >= 0) & (r2 < m))
-                r1, x1, r2, x2 = r1.take(i1), x1.take(i1), r2.take(i2), x2.take(i2)
-                where[r1] = np.arange(len(r1))
-                w = where.take(r2)  # the value each row had at lo, if it ended in the window
-                where[r1] = -1
-                paired, alone = np.flatnonzero(w >= 0), np.flatnonzero(w < 0)
-                at_row = np.concatenate([r1, r2.take(alone)])
-                a = np.full(len(at_row), _NONE[kind], _DTYPE[kind])
-                a[:len(r1)] = x1
-                b = np.full(len(at_row), _NONE[kind], _DTYPE[kind])
-                b[w.take(paired)] = x2.take(paired)
-                b[len(r1):] = x2.take(alone)
+                    # a view: unless the rows compared would hold much of it, they are kept with it
+                    placed = placed[:nf] if m < nf // 8 else placed[:nf].copy()
+                    data["key_" if name == "key" else name] = col.output(placed)
             if backwards:
                 a, b = b, a
             at = np.flatnonzero(~_same(kind, a, b))
             if len(at):
-                cells.append((order, col, at_row.take(at), a.take(at), b.take(at)))
+                cells.append((order, col, rows.row.take(at) if col.form == "dense" else at, a.take(at), b.take(at)))
         # counting sort: each row's cells start after the cells of the rows before it
         first = np.zeros(m + 1, np.intp)
         for _, _, r, _, _ in cells:

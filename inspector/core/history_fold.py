@@ -13,7 +13,7 @@ import numpy as np
 from .errors import InspectorError
 from .history_fields import EventMeta, FieldsFold, pooled_codes
 from .history_values import (_DENSER, _DTYPE, _MISSING, _NONE, _NUMBERS, _OPEN, _as_key, _beyond_float, _Column,
-                             _convert, _encode, _join, _next_in_group, _python, KeyOrder)
+                             _convert, _encode, _join, _next_in_group, _python, fill_forward, KeyOrder)
 from .model import RecordedEvent
 
 if TYPE_CHECKING:
@@ -259,11 +259,7 @@ class _Fold:
         known[ends - v0] = True
         order = np.argsort(vkey, kind="stable")
         ks = vkey[order]
-        step = np.arange(n)
-        starts = np.concatenate(([True], ks[1:] != ks[:-1])) if n else np.empty(0, bool)
-        group = np.maximum.accumulate(np.where(starts, step, 0)) if n else step
-        source = np.maximum.accumulate(np.where(known[order], step, -1)) if n else step
-        inside = source >= group  # a value set or removed earlier in this fold
+        inside, source = fill_forward(ks, known[order])  # a value set or removed earlier in this fold
         out = np.empty(n, raw.dtype)
         out[inside] = raw[order[source[inside]]]
         before = last_before[ks[~inside]]

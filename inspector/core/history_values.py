@@ -319,6 +319,20 @@ def _distinct(codes: np.ndarray, n: int) -> np.ndarray:
     return np.flatnonzero(flags).astype(codes.dtype)
 
 
+def fill_forward(keys: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Along items sorted by key (then version): whether a known item (a value set or removed)
+    comes earlier in the same key, or is this one (``inside``), and the index of the latest such
+    item (``source``, valid where ``inside``)."""
+    n = len(keys)
+    if not n:
+        return np.empty(0, bool), np.empty(0, np.int64)
+    step = np.arange(n)
+    starts = np.concatenate(([True], keys[1:] != keys[:-1]))
+    group = np.maximum.accumulate(np.where(starts, step, 0))
+    source = np.maximum.accumulate(np.where(known, step, -1))
+    return source >= group, source
+
+
 class KeyOrder:
     """Row versions sorted by row key (then version), computed once per commit and shared by the
     columns: the key order of a large set of versions is then a filter, not another sort."""
@@ -371,7 +385,7 @@ def _previous_in_group(keys: np.ndarray) -> np.ndarray:
 class _Rows:
     """Rows being read (those present at a point, or some of them): ``live``, their versions in
     force, ascending (storage order); ``row``, where each one goes in key order; ``ranks`` and
-    ``codes``, the rows' key ranks and codes in key order; ``slot``, key code -> row (-1: none)."""
+    ``codes``, the rows' key ranks and codes in key order; ``slot``, key rank -> row (-1: none)."""
 
     __slots__ = ("live", "row", "ranks", "codes", "n_keys", "_slot", "_versions")
 
@@ -384,7 +398,7 @@ class _Rows:
     def slot(self) -> np.ndarray:
         if self._slot is None:
             self._slot = np.full(self.n_keys, -1, np.intp)
-            self._slot[self.codes] = np.arange(len(self.codes))
+            self._slot[self.ranks] = np.arange(len(self.ranks))
         return self._slot
 
     @property
@@ -397,24 +411,48 @@ class _Rows:
 
 
 class _Entries:
-    """What reads need of a column's entries besides the entries: each one's row key
-    (``vkey[vfrom]``: a read would jump into the row versions for every value), the index of the
+    """What reads need of a column's entries besides the entries: each one's row key rank
+    (``rank[vkey[vfrom]]``: a read would jump into the row versions for every value; ``rank_of``:
+    the key ranks they are of, as new keys change them), the index of the
     first entry ever ended (the count if none is: many columns are set once per row, so their
-    entries up to any point are all in force), and the ended entries ordered by the version that
-    ended them, ``by_end`` and ``ends`` (a diff finds the values ended in its window by search)."""
+    entries up to any point are all in force), the ended entries ordered by the version that
+    ended them, ``by_end`` and ``ends`` (a diff finds the values ended in its window by search),
+    and for the keyed form the row keys by the version that set their current value,
+    ``cur_order`` (reads find the few set after a point, or in a window, by search)."""
 
-    __slots__ = ("vfrom", "vto", "keys", "first_ended", "by_end", "ends")
+    __slots__ = ("vfrom", "vto", "cur_from", "rank_of", "ranks", "first_ended", "by_end", "ends", "cur_order")
 
-    def __init__(self, vkey: np.ndarray, vfrom: np.ndarray, vto: np.ndarray) -> None:
-        self.vfrom, self.vto, self.keys = vfrom, vto, vkey[vfrom]
+    def __init__(self, vkey: np.ndarray, rank: np.ndarray, vfrom: np.ndarray, vto: np.ndarray,
+                 cur_from: np.ndarray | None) -> None:
+        self.vfrom, self.vto, self.cur_from = vfrom, vto, cur_from
+        self.rank_of, self.ranks = rank, rank.take(vkey.take(vfrom))
         ended = np.flatnonzero(vto != _OPEN)
         self.first_ended = int(ended[0]) if len(ended) else len(vto)
         self.by_end = ended[np.argsort(vto[ended], kind="stable")].astype(np.int32)
         self.ends = vto.take(self.by_end)
+        self.cur_order = None if cur_from is None else np.argsort(cur_from, kind="stable").astype(np.int32)
+
+    def set_since(self, lo: int, hi: int = _OPEN) -> np.ndarray:
+        """Row keys whose current value (keyed form) was set by a row version in [lo, hi)."""
+        return self.cur_order[self._first(lo):self._first(hi)]
+
+    def _first(self, v: int) -> int:
+        """The first index in ``cur_order`` whose key's value was set at or after version ``v``:
+        a binary search in Python (``searchsorted`` with a sorter would copy it as intp)."""
+        order, cur = self.cur_order, self.cur_from
+        a, b = 0, len(order)
+        while a < b:
+            mid = (a + b) // 2
+            if cur[order[mid]] < v:
+                a = mid + 1
+            else:
+                b = mid
+        return a
 
     @property
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.by_end.nbytes + self.ends.nbytes
+        return self.ranks.nbytes + self.by_end.nbytes + self.ends.nbytes + \
+            (self.cur_order.nbytes if self.cur_order is not None else 0)
 
 
 class _Column:
@@ -446,31 +484,34 @@ class _Column:
         self._ix: _Entries | None = None
 
     # -- reading ---------------------------------------------------------------------------
-    def _index(self, vkey: np.ndarray) -> _Entries:
+    def _index(self, vkey: np.ndarray, rank: np.ndarray) -> _Entries:
         """The entries' read index (``_Entries``), built on first read and kept until the entries
-        change (``store`` gives them new arrays)."""
+        change (``store`` gives them new arrays); its key ranks until the keys do."""
         ix = getattr(self, "_ix", None)
-        if ix is None or ix.vfrom is not self.vfrom or ix.vto is not self.vto:
-            ix = self._ix = _Entries(vkey, self.vfrom, self.vto)
+        if ix is None or ix.vfrom is not self.vfrom or ix.vto is not self.vto or \
+                getattr(ix, "cur_from", False) is not self.cur_from:
+            ix = self._ix = _Entries(vkey, rank, self.vfrom, self.vto, self.cur_from)
+        elif ix.rank_of is not rank:
+            ix.rank_of, ix.ranks = rank, rank.take(vkey.take(self.vfrom))
         return ix
 
-    def visible(self, vkey: np.ndarray, vp: int) -> tuple[np.ndarray, np.ndarray]:
-        """(row key, value) of the entries in force once row versions [0, vp) are applied."""
-        ix = self._index(vkey)
+    def visible(self, vkey: np.ndarray, rank: np.ndarray, vp: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row key rank, value) of the entries in force once row versions [0, vp) are applied."""
+        ix = self._index(vkey, rank)
         n = int(np.searchsorted(self.vfrom, self.vfrom.dtype.type(vp)))  # an int would copy vfrom as int64
         if n <= ix.first_ended:  # none of them ended yet: no test, and slices, not copies
-            return ix.keys[:n], self.vals[:n]
+            return ix.ranks[:n], self.vals[:n]
         here = np.flatnonzero(self.vto[:n] >= vp)  # ``take`` at indices: a boolean mask's branches mispredict
-        return ix.keys.take(here), self.vals.take(here)
+        return ix.ranks.take(here), self.vals.take(here)
 
-    def raw(self, vkey: np.ndarray, vp: int, rows: _Rows, subset: bool) -> np.ndarray:
+    def raw(self, vkey: np.ndarray, rank: np.ndarray, vp: int, rows: _Rows, subset: bool) -> np.ndarray:
         """Stored values (missing: _NONE) at ``vp`` of ``rows``, in key order (``subset``: not
         every row present at ``vp`` is asked for). Values are read in storage order and placed at
         their rows: a jump per row into a column of a million versions costs a cache miss."""
         n, dtype = len(rows.live), self._raw_dtype()
         if self.form == "dense":
             out = np.empty(n, dtype)
-            out[rows.row] = self.dense.take(rows.live)
+            out[rows.row] = self.dense.take(rows.live).astype(dtype, copy=False)  # cast first, as below
             return out
         if not n:
             return np.empty(0, dtype)
@@ -478,23 +519,21 @@ class _Column:
             return self.at_versions(vkey, rows.versions)
         if self.form == "keyed":
             out = self.cur_val.take(rows.codes).astype(dtype, copy=False)
-            out[np.flatnonzero(self.cur_from.take(rows.codes) >= vp)] = _NONE[self.kind]  # set since: few
+            since = self._index(vkey, rank).set_since(vp)  # rows whose value was set at or after vp: few
+            if len(since) < n:
+                at = rows.slot.take(rank.take(since))
+                out[at[at >= 0]] = _NONE[self.kind]
+            else:
+                out[np.flatnonzero(self.cur_from.take(rows.codes) >= vp)] = _NONE[self.kind]
         else:
             out = np.full(n, _NONE[self.kind], dtype)
         if len(self.vfrom):
-            keys, vals = self.visible(vkey, vp)
-            at = rows.slot.take(keys)
+            ranks, vals = self.visible(vkey, rank, vp)
+            at = rows.slot.take(ranks)
             if subset:
                 keep = np.flatnonzero(at >= 0)
                 at, vals = at.take(keep), vals.take(keep)
-            out[at] = vals
-        return out
-
-    def placed(self, n: int, at: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        """Stored values of ``n`` rows, ``vals`` at rows ``at`` and missing elsewhere, as ``raw``
-        would read them."""
-        out = np.full(n, _NONE[self.kind], self._raw_dtype())
-        out[at] = vals
+            out[at] = vals.astype(dtype, copy=False)  # a cast while scattering costs more than a pass
         return out
 
     def _raw_dtype(self) -> np.dtype:
@@ -506,23 +545,28 @@ class _Column:
         n = len(self.pool.values)
         return np.dtype(np.int8 if n < 127 else np.int16 if n < 32767 else np.int32)
 
-    def window(self, vkey: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, ...]:
-        """The values that can differ between row versions ``lo`` and ``hi`` (lo <= hi), as (key,
-        value) of those in force at ``lo`` that end in [lo, hi) and (key, value) of those set in
-        [lo, hi) still in force at ``hi`` (not for the dense form); a row has at most one of each.
-        A value in force at both is the same value; one set and ended in between is at neither."""
-        ix = self._index(vkey)
-        at = self.vfrom.dtype.type  # an int would copy vfrom as int64
-        i, j = int(np.searchsorted(ix.ends, at(lo))), int(np.searchsorted(ix.ends, at(hi)))
+    def window(self, vkey: np.ndarray, rank: np.ndarray, lo: int, hi: int, slot: np.ndarray,
+               dump: int) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """The values that can differ between row versions ``lo`` and ``hi`` (lo <= hi; not for
+        the dense form), each at its row's place ``slot[key rank]``: (places, values) of those in force
+        at ``lo`` that end in [lo, hi), and parts (places, values) of those set in [lo, hi) still
+        in force at ``hi``; a row has at most one of each. A value in force at both is the same
+        value; one set and ended in between is at neither. Values that are not wanted are placed at
+        ``dump`` rather than left out, so the entries are read as slices, not copied. Values are of
+        the type ``raw`` gathers."""
+        ix = self._index(vkey, rank)
+        at, dtype = self.vfrom.dtype.type, self._raw_dtype()  # an int would copy vfrom as int64
+        i, j = np.searchsorted(ix.ends, [at(lo), at(hi)])
         gone = ix.by_end[i:j]
-        gone = gone.take(np.flatnonzero(self.vfrom.take(gone) < lo))
-        a, b = int(np.searchsorted(self.vfrom, at(lo))), int(np.searchsorted(self.vfrom, at(hi)))
-        now = a + np.flatnonzero(self.vto[a:b] >= hi)
-        k1, x1, k2, x2 = ix.keys.take(gone), self.vals.take(gone), ix.keys.take(now), self.vals.take(now)
+        p1 = np.where(self.vfrom.take(gone) < lo, slot.take(ix.ranks.take(gone)), dump)
+        x1 = self.vals.take(gone).astype(dtype, copy=False)
+        a, b = np.searchsorted(self.vfrom, [at(lo), at(hi)])
+        parts = [(np.where(self.vto[a:b] >= hi, slot.take(ix.ranks[a:b]), dump),
+                  self.vals[a:b].astype(dtype, copy=False))]
         if self.form == "keyed":  # current values are in force at hi
-            now = np.flatnonzero((self.cur_from >= lo) & (self.cur_from < hi))
-            k2, x2 = np.concatenate([k2, now]), np.concatenate([x2, self.cur_val.take(now)])
-        return k1, x1, k2, x2
+            now = ix.set_since(lo, hi)
+            parts.append((slot.take(rank.take(now)), self.cur_val.take(now).astype(dtype, copy=False)))
+        return p1, x1, parts
 
     def at_versions(self, vkey: np.ndarray, sel: np.ndarray) -> np.ndarray:
         """Stored values in force right after each of the row versions ``sel``."""
@@ -631,12 +675,7 @@ class _Column:
         raw[self.vfrom] = self.vals
         known[self.vfrom] = True
         order = korder.order
-        ks = vkey[order]
-        step = np.arange(n)
-        starts = np.concatenate(([True], ks[1:] != ks[:-1])) if n else np.empty(0, bool)
-        group = np.maximum.accumulate(np.where(starts, step, 0)) if n else step
-        source = np.maximum.accumulate(np.where(known[order], step, -1)) if n else step
-        inside = source >= group  # a value set or removed earlier in the row
+        inside, source = fill_forward(vkey[order], known[order])
         out = np.full(n, _NONE[kind], raw.dtype)
         out[order[inside]] = raw[order[source[inside]]]
         return out

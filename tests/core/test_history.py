@@ -44,6 +44,17 @@ def _key(e):
     return None if e.type == "Noise" else e.stream
 
 
+def _with_payload(state, e):
+    """A copy of ``state`` with the payload's fields set (None: removed)."""
+    new = dict(state)
+    for f, v in (e.data or {}).items():
+        if v is None:
+            new.pop(f, None)
+        else:
+            new[f] = v
+    return new
+
+
 def _apply(state, e):
     """Deletes (Closed), leaves rows unchanged (Touched), removes fields (None in the payload),
     and mixes kinds: payload values are ints, floats, bools, strings; ``at`` is also a time."""
@@ -51,12 +62,7 @@ def _apply(state, e):
         return None
     if e.type == "Touched":
         return dict(state)
-    new = dict(state)
-    for f, v in (e.data or {}).items():
-        if v is None:
-            new.pop(f, None)
-        else:
-            new[f] = v
+    new = _with_payload(state, e)
     new["events"] = state.get("events", 0) + 1
     new["last"] = e.type
     new.setdefault("at", e.recorded_at)
@@ -482,12 +488,7 @@ def _set_apply(state, e):
     """Sets the payload's fields (None removes one) and ``last``, never reading the state: a
     projection that can declare ``page_fields``. Values mix kinds (ints, floats, bools, strings,
     an int beyond a float's exact range), so columns change kind as pages come."""
-    new = dict(state)
-    for f, v in (e.data or {}).items():
-        if v is None:
-            new.pop(f, None)
-        else:
-            new[f] = v
+    new = _with_payload(state, e)
     new["last"] = e.type
     return new
 
