@@ -71,12 +71,13 @@ def prepared_pages(store: EventStore, projection: Projection, types: frozenset[s
             if page.events:
                 yield prepare(projection, types, page.events, seen)
         return
-    # the positions are cut into segments that the readers take in turn, each reading ahead into
-    # a bounded queue while this process folds the segment before
+    # the positions are cut into segments of a page's worth of positions that the readers take in
+    # turn (reader r: segments r, r + READERS, ...), so each can read a few pages ahead into its
+    # bounded queue while this process folds: with long segments one reader would wait for the
+    # other's whole segment to be folded first
     first = (flt.after + 1) if flt.after is not None else (store.bounds().first_position or 0)
     last = flt.before - 1 if flt.before is not None else (store.head() or 0)
-    size = max(page_size * 10, -(-(last - first + 1) // (READERS * 4)))
-    segments = [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]
+    segments = [(lo, min(lo + page_size - 1, last)) for lo in range(first, last + 1, page_size)]
     ctx = mp.get_context("fork")
     queues = [ctx.Queue(maxsize=AHEAD) for _ in range(READERS)]
     readers = [ctx.Process(target=_read, args=(queues[r], store, projection, types, flt, page_size, set(seen),
@@ -128,7 +129,8 @@ def _read(queue: Any, store: EventStore, projection: Projection, types: frozense
     try:
         store.engine.dispose(close=False)
         for lo, hi in segments:
-            for page in store.iter_pages(flt.with_(after=lo - 1, before=hi + 1), page_size):
+            # a page one longer than the segment: one query, not a second one that finds nothing
+            for page in store.iter_pages(flt.with_(after=lo - 1, before=hi + 1), hi - lo + 2):
                 if page.events:
                     queue.put(prepare(projection, types, page.events, seen))
             queue.put(_SegmentEnd())
