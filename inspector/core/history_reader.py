@@ -7,9 +7,9 @@ projection, so nothing has to be named or pickled for them, and open their own d
 connections (``engine.dispose(close=False)`` drops the inherited pool without touching the
 parent's). Two of them take turns over segments of the positions, each queueing at most a few
 prepared pages ahead, so memory stays that of a dozen pages. A fork is only safe while this process runs a
-single thread: with other threads (a desktop app's workers), or on a platform without fork, on
-an in-memory SQLite database, or for a small range, pages are prepared here instead, in turn
-with the fold. ``INSPECTOR_BUILD_PROCESSES=1`` forces that too."""
+single thread: with other threads (a desktop app's workers: a process that has loaded Qt never
+forks), or on a platform without fork, on an in-memory SQLite database, or for a small range,
+pages are prepared here instead, in turn with the fold. ``INSPECTOR_BUILD_PROCESSES=1`` forces that too."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import gc
 import multiprocessing as mp
 import os
 import pickle
+import sys
 import threading
 from queue import Empty
 from typing import Any, Iterator
@@ -54,7 +55,14 @@ def can_read_alongside(store: EventStore, positions: int) -> bool:
     ``positions`` positions."""
     if os.environ.get("INSPECTOR_BUILD_PROCESSES") == "1" or positions < PARALLEL_FROM:
         return False
-    if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
+    if "fork" not in mp.get_all_start_methods():
+        return False
+    # a fork copies one thread: any lock another thread holds stays held in the child forever.
+    # Qt's threads (a desktop app's workers, its thread pool) are invisible to ``threading``, so a
+    # process that has loaded Qt never forks; nor does any other thread than the main one
+    if threading.current_thread() is not threading.main_thread() or threading.active_count() != 1:
+        return False
+    if any(m in sys.modules for m in ("PySide6.QtCore", "PyQt5.QtCore", "PyQt6.QtCore")):
         return False
     url = store.engine.url
     return not (url.get_backend_name() == "sqlite" and (url.database or ":memory:") in (":memory:", ""))

@@ -572,3 +572,27 @@ def test_a_failure_while_reading_alongside_reaches_the_caller_and_stops_the_read
     finally:
         store.close()
         s.engine.dispose()
+
+
+def test_reader_processes_are_forked_only_where_that_is_safe(sqlite_url):
+    """A fork copies one thread: a process with other threads, Qt's included (invisible to
+    ``threading``), must prepare pages itself, or a lock held elsewhere hangs the reader."""
+    import subprocess
+    import sys
+
+    Store(sqlite_url).reset()
+    probe = ("import sys, threading; from sqlalchemy import create_engine; "
+             "from inspector.core.history_reader import can_read_alongside; "
+             "store = type('S', (), {'engine': create_engine(sys.argv[1])})(); "
+             "QT"
+             "print(can_read_alongside(store, 10**6), can_read_alongside(store, 10))")
+
+    def ask(qt: str) -> str:
+        r = subprocess.run([sys.executable, "-c", probe.replace("QT", qt), sqlite_url], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert ask("") == ["True", "False"]  # a big read in a plain process; a small one is not worth a process
+    assert ask("import PySide6.QtCore; ") == ["False", "False"]
+    assert ask("t = threading.Thread(target=threading.Event().wait, daemon=True); t.start(); ") == ["False", "False"]
