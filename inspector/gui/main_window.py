@@ -11,7 +11,6 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPainter, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDockWidget,
     QHeaderView,
     QLabel,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.model import EventFilter
 
+from .tables import style_table
 from .detail import DetailPanel
 from .event_model import COLUMN_INDEX, COLUMNS, EventRole, EventTableModel
 from .filter_bar import FilterBar
@@ -109,24 +109,9 @@ class MainWindow(QMainWindow):
         t = EventTable(self)
         t.setObjectName("eventTable")
         t.setModel(self.model)
-        t.setSelectionBehavior(QAbstractItemView.SelectRows)
-        t.setSelectionMode(QAbstractItemView.SingleSelection)
-        t.setAlternatingRowColors(True)
-        t.setShowGrid(False)
-        t.setWordWrap(False)
-        t.setTextElideMode(Qt.ElideRight)
-        t.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
-        t.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
-        t.setCornerButtonEnabled(False)
-        v = t.verticalHeader()
-        v.hide()
-        v.setSectionResizeMode(QHeaderView.Fixed)
-        v.setDefaultSectionSize(t.fontMetrics().height() + 10)
+        style_table(t, row_pad=10, smooth_rows=True)
         h = t.horizontalHeader()
-        h.setHighlightSections(False)
-        h.setStretchLastSection(True)
         h.setSectionResizeMode(QHeaderView.Interactive)
-        h.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         fm, hfm = t.fontMetrics(), h.fontMetrics()
         for key, sample in COLUMN_SAMPLES.items():
             col = COLUMN_INDEX[key]

@@ -10,9 +10,7 @@ from typing import Any, Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -27,6 +25,7 @@ from inspector.core.checkpoints import parse_iso
 from inspector.core.errors import InspectorError
 from inspector.core.replay import EventSet, OrphanSet, ProjectionDiff
 
+from .tables import style_table
 from .frame_model import ADDED, CHANGED, GONE, INK, display
 
 EVENT_COLUMNS = ("#", "Time", "Stream", "Type", "Actor", "Correlation")
@@ -103,23 +102,7 @@ def make_table(name: str, model: QAbstractTableModel, parent: QWidget) -> QTable
     t = QTableView(parent)
     t.setObjectName(name)
     t.setModel(model)
-    t.setSelectionBehavior(QAbstractItemView.SelectRows)
-    t.setSelectionMode(QAbstractItemView.SingleSelection)
-    t.setAlternatingRowColors(True)
-    t.setShowGrid(False)
-    t.setWordWrap(False)
-    t.setTextElideMode(Qt.ElideRight)
-    t.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
-    t.setCornerButtonEnabled(False)
-    v = t.verticalHeader()
-    v.hide()
-    v.setSectionResizeMode(QHeaderView.Fixed)
-    v.setDefaultSectionSize(t.fontMetrics().height() + 8)
-    h = t.horizontalHeader()
-    h.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
-    h.setHighlightSections(False)
-    h.setStretchLastSection(True)
-    return t
+    return style_table(t)
 
 
 def fit_columns(table: QTableView, limit: int = MAX_COLUMN_PX) -> None:

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core import history as core_history
 
+from .tables import style_table
 from .frame_model import EMPTY, FrameData, FrameModel, MarkDelegate, Marks, RowPlan, marks_from_diff, plan_rows, prepare_frame
 from .slider import NAT, LatencyWatchdog, TemporalSlider
 from .workers import Cancelled, TaskRunner, describe
@@ -233,22 +233,8 @@ class StatePanel(QWidget):
         t = QTableView(self)
         t.setObjectName(name)
         t.setModel(model)
-        t.setSelectionBehavior(QAbstractItemView.SelectRows)
-        t.setSelectionMode(QAbstractItemView.SingleSelection)
-        t.setShowGrid(False)
-        t.setWordWrap(False)
-        t.setTextElideMode(Qt.ElideRight)
-        t.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
-        t.setCornerButtonEnabled(False)
-        v = t.verticalHeader()
-        v.hide()
-        v.setSectionResizeMode(QHeaderView.Fixed)
-        v.setDefaultSectionSize(t.fontMetrics().height() + 8)
-        h = t.horizontalHeader()
-        h.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
-        h.setHighlightSections(False)
-        h.setStretchLastSection(True)
-        h.setDefaultSectionSize(110)
+        style_table(t, alternating=False)
+        t.horizontalHeader().setDefaultSectionSize(110)
         t.mark_delegate = MarkDelegate.follow(t)
         return t
 
