@@ -77,6 +77,14 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from ..core.errors import InspectorError
+
+    if args.against is not None:
+        if args.from_ is not None or args.to is not None:
+            raise InspectorError("give --from and --to (two positions of one store) or --against (another store)")
+        return _diff_against(args)
+    if args.from_ is None or args.to is None:
+        raise InspectorError("give --from P and --to P, or --against URL")
     opened, hist = _history(args)
     try:
         d = hist.diff(args.from_, args.to)
@@ -84,6 +92,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
         opened.store.close()
     out = {"projection": args.projection, "from": args.from_, "to": args.to,
            "added": _frame_json(d.added), "removed": _frame_json(d.removed), "changed": _frame_json(d.changed)}
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _diff_against(args: argparse.Namespace) -> int:
+    """The projection at the head of ``url`` against the head of ``--against`` (e.g. a fork
+    against its original): ``old`` is the other store's value, ``new`` this one's."""
+    from ..core.compare import compare_states
+
+    opened, hist = _history(args)
+    try:
+        mine = hist.as_of()
+    finally:
+        opened.store.close()
+    other = argparse.Namespace(**{**vars(args), "url": args.against, "layout": None, "mapping": None})
+    opened, hist = _history(other)
+    try:
+        theirs = hist.as_of()
+    finally:
+        opened.store.close()
+    out = {"projection": args.projection, "store": args.url, "against": args.against, **compare_states(theirs, mine)}
     print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 
@@ -131,8 +160,10 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     df = sub.add_parser("diff", parents=[common], help="what changed in a projection between two positions")
     add_source(df)
     df.add_argument("--projection", required=True, metavar="NAME")
-    df.add_argument("--from", dest="from_", type=int, required=True, metavar="P")
-    df.add_argument("--to", type=int, required=True, metavar="P")
+    df.add_argument("--from", dest="from_", type=int, metavar="P", help="the state after position P ...")
+    df.add_argument("--to", type=int, metavar="P", help="... against the state after position P")
+    df.add_argument("--against", metavar="URL", help="instead: this store's head against another store's head "
+                    "(a fork against its original; the other store's layout is detected)")
     df.add_argument("--format", choices=("json",), default="json")
     df.set_defaults(func=cmd_diff)
 

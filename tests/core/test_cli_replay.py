@@ -141,3 +141,22 @@ def test_bench_reports_the_history_and_preview_figures():
     for name in ("raw_decode_eps", "history_build_eps", "build_vs_raw", "history_bytes_per_event", "as_of_ms_median",
                  "diff_ms_median", "preview_truncate_ms", "preview_skip_ms", "preview_skip_events"):
         assert isinstance(out[name], (int, float)) and out[name] >= 0, name
+
+
+def test_a_fork_diffs_against_its_original(demo, tmp_path):
+    """``diff FORK --against ORIGINAL``: the fork to P's read model against the original's head is
+    the original's own diff from its head to P."""
+    path = demo[0]
+    total = len(events(demo, path))
+    p = total * 2 // 3
+    fork = tmp_path / "two-thirds.sqlite"
+    ok(run(demo, "fork", str(path), "--to", str(p), "--out", str(fork)))
+    across = json.loads(ok(run(demo, "diff", str(fork), "--against", str(path), "--projection", "products")))
+    within = json.loads(ok(run(demo, "diff", str(path), "--projection", "products", "--from", str(total),
+                               "--to", str(p))))
+    assert sorted(r["key"] for r in across["removed"]) == sorted(r["key"] for r in within["removed"])
+    assert sorted(r["key"] for r in across["added"]) == sorted(r["key"] for r in within["added"])
+    assert {(c["key"], c["field"]) for c in across["changed"]} == {(c["key"], c["field"]) for c in within["changed"]}
+    assert across["changed"] and across["removed"]
+    one_line_error(run(demo, "diff", str(fork), "--against", str(path), "--projection", "products", "--from", "1"),
+                   "--against")
