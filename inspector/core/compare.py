@@ -7,16 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .replay import json_value, same_value
-
-
-def _rows(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """key -> {field: JSON value}, missing values left out (as a History's rows have them)."""
-    out: dict[str, dict[str, Any]] = {}
-    for rec in df.to_dict("records"):
-        key = str(rec.pop("key"))
-        out[key] = {("key" if f == "key_" else f): v for f, x in rec.items() if (v := json_value(x)) is not None}
-    return out
+from .replay import rows_by_key, same_value
 
 
 def compare_states(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
@@ -24,7 +15,7 @@ def compare_states(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list[dict[
     ``removed`` rows (``{"key", "values"}``) and ``changed`` cells (``{"key", "field", "old",
     "new"}``, None for a missing value), sorted by key then field; values as JSON (times as ISO
     8601 UTC), compared as a History compares them (1 == 1.0, True != 1)."""
-    a, b = _rows(old), _rows(new)
+    a, b = rows_by_key(old), rows_by_key(new)
     changed = []
     for key in sorted(a.keys() & b.keys()):
         ra, rb = a[key], b[key]

@@ -309,16 +309,6 @@ def _convert(kind: str | None, raw: np.ndarray, to: str, pool: _Pool) -> np.ndar
     return out
 
 
-def _distinct(codes: np.ndarray, n: int) -> np.ndarray:
-    """The distinct values of ``codes`` (all in [0, n)), ascending: by sorting when they are few,
-    by marking an array of ``n`` flags when they are many."""
-    if len(codes) * 16 < n:
-        return np.unique(codes)
-    flags = np.zeros(n, bool)
-    flags[codes] = True
-    return np.flatnonzero(flags).astype(codes.dtype)
-
-
 def fill_forward(keys: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Along items sorted by key (then version): whether a known item (a value set or removed)
     comes earlier in the same key, or is this one (``inside``), and the index of the latest such

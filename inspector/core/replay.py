@@ -683,7 +683,7 @@ def _prepare(store: EventStore, head: int, projections: Iterable[Projection],
     return dict(sorted(out.items()))
 
 
-def _frame_rows(df: Any, limit: int) -> tuple[dict[str, Any], ...]:
+def frame_rows(df: Any, limit: int) -> tuple[dict[str, Any], ...]:
     """The first ``limit`` rows of a History frame as ``{"key", "values"}``, column by column."""
     df = df.head(limit)
     keys = [str(k) for k in df["key"].tolist()]
@@ -703,6 +703,11 @@ def _frame_rows(df: Any, limit: int) -> tuple[dict[str, Any], ...]:
     return tuple({"key": k, "values": r} for k, r in zip(keys, rows))
 
 
+def rows_by_key(df: Any) -> dict[str, dict[str, Any]]:
+    """A History frame as {key: {field: JSON value}}, missing values left out."""
+    return {r["key"]: r["values"] for r in frame_rows(df, len(df))}
+
+
 def history_diff(h: History, head: int, position: int, limit: int = LIST_LIMIT) -> ProjectionDiff:
     """Head to ``position`` as the History has it (a truncate of every stream)."""
     d = h.diff(head, position)
@@ -712,8 +717,8 @@ def history_diff(h: History, head: int, position: int, limit: int = LIST_LIMIT) 
                     for r in ch.head(limit).to_dict("records"))
     capped = max(len(d.added), len(d.removed), len(ch)) > limit
     return ProjectionDiff(h.projection.name, "history", None, len(d.added), len(d.removed),
-                          int(ch["key"].nunique()) if len(ch) else 0, len(ch), _frame_rows(d.added, limit),
-                          _frame_rows(d.removed, limit), changed, capped)
+                          int(ch["key"].nunique()) if len(ch) else 0, len(ch), frame_rows(d.added, limit),
+                          frame_rows(d.removed, limit), changed, capped)
 
 
 def _key_of(p: Projection, types: frozenset[str] | None, e: RecordedEvent) -> str | None:
@@ -780,7 +785,7 @@ def _head_rows(h: History, head: int, keys: Iterable[str]) -> dict[str, dict[str
     """The rows of ``keys`` present at ``head``, as the History has them (JSON values)."""
     df = h.as_of(head)
     df = df[df["key"].isin(list(keys))]
-    return {r["key"]: r["values"] for r in _frame_rows(df, len(df))}
+    return rows_by_key(df)
 
 
 def _too_big(name: str, keys: int, what: str) -> ProjectionDiff:

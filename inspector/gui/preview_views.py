@@ -51,7 +51,28 @@ def time_text(value: str | None) -> str:
         return str(value)
 
 
-class RowsModel(QAbstractTableModel):
+class _Table(QAbstractTableModel):
+    """A read-only table of ``rows`` under ``columns`` headers, rows selectable."""
+
+    columns: Sequence[str] = ()
+    rows: Sequence[Any] = ()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt name
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt name
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):  # noqa: N802 - Qt name
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.columns):
+            return self.columns[section]
+        return None
+
+    def flags(self, index: QModelIndex):
+        return Qt.ItemIsEnabled | Qt.ItemIsSelectable if index.isValid() else Qt.NoItemFlags
+
+
+class RowsModel(_Table):
     """A read-only table over a list of tuples; numbers right-aligned."""
 
     def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[Any]] = (), parent=None,
@@ -66,17 +87,6 @@ class RowsModel(QAbstractTableModel):
         self.rows = [tuple(r) for r in rows]
         self.tooltips = list(tooltips) if tooltips is not None else None
         self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt name
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt name
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):  # noqa: N802 - Qt name
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.columns):
-            return self.columns[section]
-        return None
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
         if not index.isValid() or not (0 <= index.row() < len(self.rows)):
@@ -93,9 +103,6 @@ class RowsModel(QAbstractTableModel):
                 return self.tooltips[index.row()]
             return display(value) or None
         return None
-
-    def flags(self, index: QModelIndex):
-        return Qt.ItemIsEnabled | Qt.ItemIsSelectable if index.isValid() else Qt.NoItemFlags
 
 
 def make_table(name: str, model: QAbstractTableModel, parent: QWidget) -> QTableView:
@@ -248,7 +255,7 @@ class OrphansView(QWidget):
                             if o.traced else "")
 
 
-class DiffModel(QAbstractTableModel):
+class DiffModel(_Table):
     """One projection's diff as rows: rows the plan adds, rows it removes (whole rows), then
     changed rows (only their changed cells, "now → after"); each kind in its own colour. Columns:
     the change, the key, then the fields in order of first appearance."""
@@ -276,17 +283,6 @@ class DiffModel(QAbstractTableModel):
             self.rows += [("changed", k, cells) for k, cells in changed.items()]
         self.columns = ["change", "key"] + [f for f in fields if f != "key"]
         self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt name
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt name
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):  # noqa: N802 - Qt name
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.columns):
-            return self.columns[section]
-        return None
 
     def kind_at(self, row: int) -> str:
         return self.rows[row][0]
@@ -335,9 +331,6 @@ class DiffModel(QAbstractTableModel):
                 return f"{key}.{f}\nnow: {display(old) or '(none)'}\nafter: {display(new) or '(none)'}"
             return None
         return None
-
-    def flags(self, index: QModelIndex):
-        return Qt.ItemIsEnabled | Qt.ItemIsSelectable if index.isValid() else Qt.NoItemFlags
 
 
 def diff_summary(d: ProjectionDiff, short: bool = False) -> str:
