@@ -11,7 +11,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..core.errors import InspectorError
-from . import browse, history, replay
+from . import browse, compensate, history, replay
 from .common import fail, run_gui
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_commands(sub, common)
     history.add_commands(sub, common)
     replay.add_commands(sub, common)
+    compensate.add_commands(sub, common)
     return p
 
 

@@ -23,3 +23,23 @@ def register_codecs():
 @hookspec
 def register_projections():
     """Return ``inspector.core.projection.Projection`` objects: pure folds over decoded events."""
+
+
+@hookspec
+def register_commands():
+    """Return ``inspector.core.commands.CommandSpec`` objects: compensating commands an operator can compose."""
+
+
+@hookspec
+def propose_compensations(plan, context):
+    """Given a ``ReplayPlan`` and a ``CompensationContext``, return ``ProposedStep`` objects (or ``CompensationNote`` saying why none)."""
+
+
+@hookspec
+def register_masking_rules():
+    """Return ``inspector.core.roles.MaskRule`` objects naming the fields that hold personal data."""
+
+
+@hookspec
+def register_submitters():
+    """Return ``inspector.core.commands.Submitter`` objects: how a command's events are written to a layout."""

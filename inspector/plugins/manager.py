@@ -133,18 +133,21 @@ class PluginManager:
     # -- calling --------------------------------------------------------------------------------
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of ``hook`` in isolation; flatten list results."""
-        results: list[Any] = []
+        return [r for _, r in self.call_each(hook, **kwargs)]
+
+    def call_each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Like ``call``, each result paired with the name of the plugin that returned it."""
+        results: list[tuple[str, Any]] = []
         caller = getattr(self.pm.hook, hook)
         for impl in caller.get_hookimpls():  # registration order (pluggy itself calls the last first)
             name = self.pm.get_name(impl.plugin)
             try:
                 out = impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
+                out = [] if out is None else list(out) if isinstance(out, (list, tuple)) else [out]
             except Exception as e:
                 self.disable(name, f"hook {hook} raised {_one_line(e)}")
                 continue
-            if out is None:
-                continue
-            results.extend(out if isinstance(out, (list, tuple)) else [out])
+            results.extend((name, r) for r in out)
         return results
 
     def disable(self, name: str, error: str) -> None:
@@ -177,6 +180,26 @@ class PluginManager:
             if isinstance(p, Projection) and p.name not in out:
                 out[p.name] = p
         return list(out.values())
+
+    def commands(self) -> dict[str, Any]:
+        """Compensating commands by name; the first registered of a name wins."""
+        from inspector.core.commands import CommandSpec
+
+        out: dict[str, Any] = {}
+        for c in self.call("register_commands"):
+            if isinstance(c, CommandSpec) and c.name not in out:
+                out[c.name] = c
+        return out
+
+    def submitters(self) -> list[Any]:
+        from inspector.core.commands import Submitter
+
+        return [s for s in self.call("register_submitters") if isinstance(s, Submitter)]
+
+    def masking_rules(self) -> list[Any]:
+        from inspector.core.roles import MaskRule
+
+        return [r for r in self.call("register_masking_rules") if isinstance(r, MaskRule)]
 
     def pipeline(self):
         from inspector.core.codecs import CodecPipeline
