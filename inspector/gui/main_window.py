@@ -103,6 +103,12 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._connect()
         self.set_opened(opened)
+        if plugin_manager is not None:
+            from .plugins_dialog import disabled_summary
+
+            notice = disabled_summary(plugin_manager)
+            if notice:
+                self.statusBar().showMessage(notice, 60000)
 
     # -- construction -------------------------------------------------------------------------
     def _make_table(self) -> EventTable:
@@ -251,7 +257,20 @@ class MainWindow(QMainWindow):
 
         self.rollback.add_menu(mb)
         help_menu = mb.addMenu("&Help")
+        self.plugins_action = QAction("&Plugins…", self, triggered=self.show_plugins)
+        help_menu.addAction(self.plugins_action)
         help_menu.addAction(QAction("&About inspector", self, triggered=self._about))
+
+    def show_plugins(self):
+        """The Plugins dialog (found plugins, their hooks, errors, and the commands they register)."""
+        from .plugins_dialog import PluginsDialog
+
+        from ..plugins.manager import PluginManager
+
+        dialog = PluginsDialog(self.plugin_manager or PluginManager(), self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _connect(self) -> None:
         self.filter_bar.sig_filter_changed.connect(self.apply_filter)
