@@ -120,7 +120,7 @@ def test_discovered_through_its_entry_point(plugin_manager):
     assert [ep.value for ep in eps] == ["inspector_eventsourcing"]
     info = next(i for i in plugin_manager.status() if i.name == "eventsourcing")
     assert (info.source, info.module, info.ok, info.error) == ("entry point", "inspector_eventsourcing", True, None)
-    assert info.hooks == ["register_codecs"]
+    assert info.hooks == ["propose_compensations", "register_codecs"]
     assert plugin.TRANSCODED in plugin_manager.codecs()
 
 

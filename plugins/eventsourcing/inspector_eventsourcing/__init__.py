@@ -2,7 +2,9 @@
 
 The library's ``JSONTranscoder`` writes values JSON cannot hold as ``{"_type_": name, "_data_":
 value}``; this plugin shows them as readable values (ISO datetimes, UUID strings, decimal strings)
-instead of markers. The layout itself is built in (``inspector.plugins.builtin.layouts``)."""
+instead of markers. The layout itself is built in (``inspector.plugins.builtin.layouts``).
+
+It proposes no compensations: it explains why instead (``propose_compensations``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import uuid
 from typing import Any, Callable
 
 from inspector.core.codecs import Codec
+from inspector.core.commands import CompensationNote
 from inspector.plugins.hookspecs import hookimpl
 
 
@@ -78,3 +81,21 @@ TRANSCODED = Codec("eventsourcing-transcoded", kind="value", decode=untranscode,
 def register_codecs():
     """Readable values for the eventsourcing library's transcoded JSON."""
     return [TRANSCODED]
+
+
+#: Why no generic compensation exists for the library's stores (shown to the operator).
+NO_GENERIC_COMPENSATION = (
+    "no compensation can be proposed generically for a store written by the eventsourcing library: its events are "
+    "the application's domain event classes, named by topics (module:Class) only the application defines, and "
+    "whether an event may follow another is decided by the application's aggregates (their invariants and "
+    "versions), which the inspector cannot run. A plugin for that application must register commands "
+    "(register_commands) and propose them (propose_compensations); without one there are no commands to "
+    "compose steps from.")
+
+
+@hookimpl
+def propose_compensations(plan, context):
+    """A note explaining why nothing is proposed, for plans over eventsourcing-library stores; nothing otherwise."""
+    if getattr(getattr(plan, "store", None), "layout", None) != "eventsourcing":
+        return []
+    return [CompensationNote(NO_GENERIC_COMPENSATION, "eventsourcing")]

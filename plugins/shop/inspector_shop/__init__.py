@@ -14,6 +14,8 @@ from inspector.core.model import RecordedEvent
 from inspector.core.projection import Projection, State
 from inspector.plugins.hookspecs import hookimpl
 
+from .compensations import propose_compensations, register_commands  # noqa: F401
+
 
 def _stream_id(e: RecordedEvent, *categories: str) -> str | None:
     """The id part of ``<category>-<id>`` when the stream is of one of ``categories``."""
