@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import (EXIT_ERROR, add_source, dumps, fail, filter_from, open_source, parse_when, plugins,
-                     run_gui)
+                     run_gui, session)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -141,11 +141,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_gui:
         print(json.dumps({"path": str(path), "url": f"sqlite:///{path}", **params}))
         return 0
-    return run_gui(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or ())
+    _, role = session(args, url=str(path))
+    return run_gui(url=str(path), screenshot=args.screenshot, plugin_paths=args.plugin or (), role=role.value)
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    return run_gui(url=args.url, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
+    url, role = session(args)
+    return run_gui(url=url, role=role.value, layout=args.layout, mapping=args.mapping, screenshot=args.screenshot,
                    projection=args.projection, at=args.at,
                     plugin_paths=args.plugin or ())
 

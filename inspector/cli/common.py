@@ -39,15 +39,48 @@ def plugins(args: argparse.Namespace):
     return pm
 
 
+def add_session_options(common: argparse.ArgumentParser) -> None:
+    """``--role`` and ``--profile``, on the parent parser every command shares."""
+    common.add_argument("--role", choices=("viewer", "auditor", "operator"),
+                        help="viewer: personal data masked; auditor: sees everything; operator: may also submit "
+                             "(default: the profile's role, else viewer); a profile's role is a ceiling")
+    common.add_argument("--profile", metavar="NAME", help="a connection profile (inspector profile list): its URL "
+                        "when none is given, and its role as the ceiling")
+
+
+def session(args: argparse.Namespace, url: str | None = None) -> tuple[str, Any]:
+    """(URL, role) of the command's session: the URL given (or ``url``), else the profile's; the
+    role asked for, checked against the ceiling of the profile and of every profile of the URL
+    (``core.profiles``). Raises InspectorError with one line."""
+    from ..core.errors import InspectorError
+    from ..core.profiles import ProfileBook, resolve_role
+
+    book = ProfileBook()
+    name = getattr(args, "profile", None)
+    profile = book.get(name) if name else None
+    url = url or getattr(args, "url", None) or (profile.url if profile else None)
+    if not url:
+        raise InspectorError("give a database URL (or --profile NAME)")
+    return url, resolve_role(getattr(args, "role", None), url, profile, book)
+
+
 def open_source(args: argparse.Namespace):
     from ..core.session import open_store
 
+    url, role = session(args)
     pm = plugins(args)
-    return open_store(args.url, pm.layout_definitions(), pm.codecs(), layout=args.layout, mapping=args.mapping)
+    return open_store(url, pm.layout_definitions(), pm.codecs(), layout=args.layout, mapping=args.mapping,
+                      role=role, masking_rules=pm.masking_rules())
 
 
-def add_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a SQLite file path")
+def add_source(p: argparse.ArgumentParser, optional: bool = True) -> None:
+    """The store's URL (``optional``: may be left to ``--profile``; not where subcommands follow,
+    since argparse would hand the URL to the subcommand) and how to read it."""
+    if optional:
+        p.add_argument("url", nargs="?", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a "
+                       "SQLite file path (optional with --profile)")
+    else:
+        p.add_argument("url", help="SQLAlchemy URL (postgresql://…, mysql://…, sqlite:///file) or a SQLite file path")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--layout", metavar="NAME", help="use this known layout instead of the detected one (NAME, or "
                    "NAME:TABLE where several tables fit it)")

@@ -187,7 +187,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cp = sub.add_parser("checkpoint", parents=[common], help="named positions to roll back to (kept locally)")
-    add_source(cp)
+    add_source(cp, optional=False)  # ACTION follows: an optional URL would be taken for it
     cp.add_argument("--format", choices=("text", "json"), default="text")
     acts = cp.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = acts.add_parser("add", help="name a position: --at, --at-time, --before-event, --before-correlation, "

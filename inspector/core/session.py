@@ -12,8 +12,8 @@ from .codecs import Codec, CodecPipeline
 from .connect import create_engine, normalize_url, redact
 from .detect import Detection, LayoutCandidate, LayoutDefinition, choose, detect, validate_layout
 from .layout import Layout, load_mapping
+from .roles import MaskRule, Role, RoleStore
 from .schema import reflect
-from .store import EventStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class OpenedStore:
     def layout(self) -> Layout:
         return self.store.layout
 
+    @property
+    def role(self) -> Role:
+        """The role the store was opened for (``roles``): what it masks, whether it may submit."""
+        return getattr(self.store, "role", Role.AUDITOR)
+
 
 def open_store(
     url: str,
@@ -35,9 +40,17 @@ def open_store(
     layout: str | None = None,
     mapping: str | Path | Layout | None = None,
     engine: Engine | None = None,
+    role: Role | str = Role.AUDITOR,
+    masking_rules: Iterable[MaskRule] = (),
 ) -> OpenedStore:
     """Connect read-only and pick the layout: a mapping file wins, then a named layout, then the
-    best detected one. Raises ConnectError / LayoutError with a message for the user."""
+    best detected one. Raises ConnectError / LayoutError with a message for the user.
+
+    ``role`` is the session's (``roles.Role``); a viewer's store masks what ``masking_rules``
+    name. A program calling this holds the credentials, so it gets an auditor's store unless it
+    asks otherwise; the CLI and the app decide a person's role (``profiles.resolve_role``)."""
+    role = Role.parse(role)
+    rules = tuple(masking_rules)
     engine = engine or create_engine(url, read_only=True)
     pipeline = CodecPipeline(codecs) if codecs is not None else CodecPipeline()
     name = redact(normalize_url(url)) if url else redact(str(engine.url))
@@ -46,10 +59,10 @@ def open_store(
             lay = mapping if isinstance(mapping, Layout) else load_mapping(mapping)
             lay = validate_layout(lay, reflect(engine))
             cand = LayoutCandidate(lay, 1.0, ("given as a mapping",), "mapping")
-            return OpenedStore(EventStore(engine, lay, pipeline, name), cand, None, name)
+            return OpenedStore(RoleStore(engine, lay, pipeline, name, role, rules), cand, None, name)
         det = detect(engine, definitions)
         cand = choose(det, layout)
-        return OpenedStore(EventStore(engine, cand.layout, pipeline, name), cand, det, name)
+        return OpenedStore(RoleStore(engine, cand.layout, pipeline, name, role, rules), cand, det, name)
     except Exception:
         engine.dispose()
         raise

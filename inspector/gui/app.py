@@ -136,10 +136,13 @@ def save_screenshot(window: QWidget, path: str | os.PathLike, timeout_s: float =
     return out, ok
 
 
-def _open(url: str, layout: str | None, mapping: str | None, pm) -> Any:
+def _open(url: str, layout: str | None, mapping: str | None, pm, role: str | None = None) -> Any:
+    """Open ``url`` for ``role`` (None: the profiles' role for it, else the default, viewer)."""
+    from inspector.core.profiles import resolve_role
     from inspector.core.session import open_store
 
-    return call_off_thread(open_store, url, pm.layout_definitions(), pm.codecs(), layout=layout, mapping=mapping)
+    return call_off_thread(open_store, url, pm.layout_definitions(), pm.codecs(), layout=layout, mapping=mapping,
+                           role=resolve_role(role, url), masking_rules=pm.masking_rules())
 
 
 def _after_history(window: Any, action: Callable[[], None]) -> None:
@@ -173,25 +176,27 @@ def run(
     plugin_paths: Iterable[str] = (),
     projection: str | None = None,
     at: int | None = None,
+    role: str | None = None,
 ) -> int:
     """Open the inspector on ``url`` (or ask with the connection dialog) and run until the window
     closes; ``projection`` opens that read model in the state panel, ``at`` selects the event at that
-    position (and so moves the slider). With ``screenshot``, render the loaded window to that PNG,
+    position (and so moves the slider); ``role`` is the session's (``core.roles``; None: the role of
+    the URL's profile, else viewer). With ``screenshot``, render the loaded window to that PNG,
     print its path, and return 0 without entering the event loop; errors then go to stderr as one
     line and return 2."""
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = make_app()
     if not screenshot:
-        return _run(app, url, layout, mapping, None, plugin_paths, projection, at)
+        return _run(app, url, layout, mapping, None, plugin_paths, projection, at, role)
     previous = qInstallMessageHandler(_quiet_offscreen)
     try:
-        return _run(app, url, layout, mapping, screenshot, plugin_paths, projection, at)
+        return _run(app, url, layout, mapping, screenshot, plugin_paths, projection, at, role)
     finally:
         qInstallMessageHandler(previous)
 
 
-def _run(app: QApplication, url, layout, mapping, screenshot, plugin_paths, projection=None, at=None) -> int:
+def _run(app: QApplication, url, layout, mapping, screenshot, plugin_paths, projection=None, at=None, role=None) -> int:
     from inspector.plugins.manager import PluginManager
 
     from .main_window import MainWindow
@@ -206,7 +211,7 @@ def _run(app: QApplication, url, layout, mapping, screenshot, plugin_paths, proj
             return 0
     else:
         try:
-            opened = _open(url, layout, mapping, pm)
+            opened = _open(url, layout, mapping, pm, role)
         except Exception as e:  # noqa: BLE001 - every failure becomes one line for the user
             msg = str(e) if isinstance(e, InspectorError) else describe(e)
             if screenshot:

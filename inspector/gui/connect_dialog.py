@@ -34,13 +34,15 @@ from inspector.core.connect import create_engine, describe_error, normalize_url,
 from inspector.core.detect import Detection, LayoutCandidate, detect, validate_layout
 from inspector.core.errors import InspectorError
 from inspector.core.layout import Layout, load_mapping
+from inspector.core.profiles import Ceiling, Profile, ProfileBook, ProfileError, ceiling, resolve_role
+from inspector.core.roles import DEFAULT_ROLE, Role, RoleStore
 from inspector.core.schema import SchemaInfo, reflect
 from inspector.core.session import OpenedStore
-from inspector.core.store import EventStore
 
 from .layout_candidates import CandidateRole, CandidateTree
 from .mapping_editor import MappingEditor
 from .recent_connections import RECENT_KEY, RecentConnections, display_url, recall
+from .role_chooser import RoleChooser
 from .workers import Cancelled, Task, TaskRunner
 
 # RECENT_KEY is defined in recent_connections and read from here too (by the tests, for one).
@@ -82,19 +84,21 @@ def is_server_url(text: str) -> bool:
 
 
 class ConnectDialog(QDialog):
-    """Pick a database and a layout. After ``exec()`` returns Accepted: ``result_store()`` is the
-    opened store (its engine read-only), ``result_spec()`` says how to open it again."""
+    """Pick a database, a layout and the session's role (capped by the database's profiles). After
+    ``exec()`` returns Accepted: ``result_store()`` is the opened store (its engine read-only, its
+    role ``result_store().role``), ``result_spec()`` says how to open it again."""
 
     sig_tested = Signal(bool)  # a connection test finished: True when connected
     sig_mapping_editor_opened = Signal(object)  # the MappingEditor, shown window-modal
 
     def __init__(self, plugin_manager, parent: QWidget | None = None, settings: QSettings | None = None,
-                 runner: TaskRunner | None = None):
+                 runner: TaskRunner | None = None, profiles: ProfileBook | None = None):
         super().__init__(parent)
         self.setObjectName("connectDialog")
         self.setWindowTitle("Open an event store")
         self.pm = plugin_manager
         self.recents = RecentConnections(settings)
+        self.profiles = profiles if profiles is not None else ProfileBook()
         self._runner = runner or TaskRunner(self, max_threads=2)
         self._task: Task | None = None
         self._abandoned = threading.Event()
@@ -107,6 +111,7 @@ class ConnectDialog(QDialog):
         self._result: OpenedStore | None = None
         self._spec: tuple[str, str | None, Layout | None] | None = None
         self._build()
+        self.load_profiles()
         self.load_recent()
 
     # -- building ------------------------------------------------------------------------
@@ -116,9 +121,16 @@ class ConnectDialog(QDialog):
         self.recent_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent_list.itemClicked.connect(self._recent_chosen)
         self.recent_list.itemActivated.connect(self._recent_activated)
+        self.profile_list = QListWidget(objectName="profileList")
+        self.profile_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.profile_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.profile_list.itemClicked.connect(lambda item: self.use_profile(item.data(Qt.ItemDataRole.UserRole)))
+        self.profile_title = QLabel("<b>Profiles</b>", objectName="profileTitle")
         recent_box = QWidget()
         rl = QVBoxLayout(recent_box)
         rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.profile_title)
+        rl.addWidget(self.profile_list)
         rl.addWidget(QLabel("<b>Recent</b>"))
         rl.addWidget(self.recent_list, 1)
         hint = QLabel("Passwords are never saved.", objectName="recentHint")
@@ -138,6 +150,8 @@ class ConnectDialog(QDialog):
         self.password_edit.returnPressed.connect(self.test_connection)
         self.test_button = QPushButton("Test connection", objectName="testButton")
         self.test_button.clicked.connect(self.test_connection)
+        self.role_chooser = RoleChooser(self)
+        self.role_chooser.sig_role_changed.connect(lambda _role: self._update_buttons())
 
         form = QGridLayout()
         form.addWidget(QLabel("Database"), 0, 0)
@@ -146,6 +160,8 @@ class ConnectDialog(QDialog):
         form.addWidget(self.password_label, 1, 0)
         form.addWidget(self.password_edit, 1, 1)
         form.addWidget(self.test_button, 1, 2)
+        form.addWidget(QLabel("Role"), 2, 0)
+        form.addWidget(self.role_chooser, 2, 1, 1, 2)
         form.setColumnStretch(1, 1)
 
         self.status_label = QLabel(objectName="statusLabel", wordWrap=True)
@@ -188,6 +204,40 @@ class ConnectDialog(QDialog):
         layout.addWidget(self.buttons)
         self.resize(900, 480)
         self._url_changed()
+
+    # -- profiles and roles --------------------------------------------------------------
+    def load_profiles(self) -> None:
+        self.profile_list.clear()
+        try:
+            found = self.profiles.list()
+        except ProfileError as e:
+            found = []
+            self._set_status(str(e), error=True)
+        for p in found:
+            item = QListWidgetItem(f"{p.name} · {p.role.value}")
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            item.setToolTip(f"{redact(p.url)}\nrole: {p.role} ({p.role.summary})" + (f"\n{p.note}" if p.note else ""))
+            self.profile_list.addItem(item)
+        self.profile_title.setVisible(bool(found))
+        self.profile_list.setVisible(bool(found))
+        self.profile_list.setMaximumHeight(max(60, min(len(found), 6) * 24 + 8))
+
+    def use_profile(self, profile: Profile) -> None:
+        """Fill the form from a profile: its URL (asking for a password where one is needed) and role."""
+        self.use_recent(profile.url)
+        self.role_chooser.set_role(profile.role)
+
+    def role(self) -> Role:
+        return self.role_chooser.role()
+
+    def _update_ceiling(self) -> None:
+        url = self.connection_url()
+        try:
+            cap = ceiling(url, book=self.profiles) if url else Ceiling(None)
+        except ProfileError as e:  # fail closed: an unreadable ceiling is the lowest one
+            cap = Ceiling(Role.VIEWER, "(unreadable profiles file)")
+            self._set_status(str(e), error=True)
+        self.role_chooser.set_ceiling(cap, cap.role if cap.role is not None else DEFAULT_ROLE)
 
     # -- recent connections --------------------------------------------------------------
     def recent(self) -> list[str]:
@@ -261,6 +311,7 @@ class ConnectDialog(QDialog):
         if self._tested_url is not None and self.connection_url() != self._tested_url:
             self._forget_probe()
             self._set_status("")
+        self._update_ceiling()
         self._update_buttons()
 
     def _browse(self) -> None:
@@ -385,8 +436,10 @@ class ConnectDialog(QDialog):
         det = self.probe.detection
         if initial is None:
             initial = self.selected_candidate() or (det.proposals[0] if det.proposals else None)
+        # the preview reads events like the session will: masked for a viewer
         editor = MappingEditor(self.probe.engine, self.probe.schema, self.pm.codecs(), self, initial=initial,
-                               proposals=det.proposals, url=redact(self._tested_url or ""), runner=self._runner)
+                               proposals=det.proposals, url=redact(self._tested_url or ""), runner=self._runner,
+                               role=self.role(), masking_rules=self.pm.masking_rules())
         editor.accepted.connect(lambda: self.use_mapping(editor.result_layout()))
         self.mapping_editor = editor
         editor.open()
@@ -433,8 +486,9 @@ class ConnectDialog(QDialog):
         name = redact(url)
         codecs = CodecPipeline(self.pm.codecs())
         try:
+            resolve_role(self.role(), url, book=self.profiles)  # the ceiling again: the profiles file may have changed
             layout = cand.layout if cand.source == "known" else validate_layout(cand.layout, self.probe.schema)
-            store = EventStore(self.probe.engine, layout, codecs, name)
+            store = RoleStore(self.probe.engine, layout, codecs, name, self.role(), self.pm.masking_rules())
         except InspectorError as e:
             self._set_status(str(e), error=True)
             return

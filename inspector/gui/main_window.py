@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.model import EventFilter
+from inspector.core.roles import role_of
 
 from .tables import style_table
 from .detail import DetailPanel
 from .event_model import COLUMN_INDEX, COLUMNS, EventRole, EventTableModel
 from .filter_bar import FilterBar
+from .role_badge import RoleBadge, title_suffix
 from .streams import StreamsPanel
 from .workers import TaskRunner
 
@@ -260,6 +262,9 @@ class MainWindow(QMainWindow):
         self.plugins_action = QAction("&Plugins…", self, triggered=self.show_plugins)
         help_menu.addAction(self.plugins_action)
         help_menu.addAction(QAction("&About inspector", self, triggered=self._about))
+        self.role_badge = RoleBadge(mb)
+        mb.setCornerWidget(self.role_badge, Qt.TopRightCorner)
+        self.find_action = find
 
     def show_plugins(self):
         """The Plugins dialog (found plugins, their hooks, errors, and the commands they register)."""
@@ -296,9 +301,10 @@ class MainWindow(QMainWindow):
         store = opened.store if opened else None
         if old is not None and old.store is not store:
             old.store.close()
+        self._show_role(opened)
         if opened is not None:
             c = opened.candidate
-            self.setWindowTitle(f"inspector — {opened.url} ({opened.layout.title})")
+            self.setWindowTitle(f"inspector — {opened.url} ({opened.layout.title}) {title_suffix(role_of(opened))}")
             self.layout_label.setText(f"Layout: {c.layout.name} · {c.confidence:.0%} confidence")
             self.layout_label.setToolTip("\n".join((c.layout.title, *c.reasons)))
         else:
@@ -314,6 +320,26 @@ class MainWindow(QMainWindow):
         self.rollback.set_store(store)
         self.detail.show_event(None)
         self.sig_store_changed.emit(opened)
+
+    def _show_role(self, opened) -> None:
+        """The badge, and what a viewer cannot do: search payload text (the matches would tell
+        whether a masked value is stored)."""
+        role = role_of(opened) if opened is not None else None
+        masker = getattr(opened.store, "masker", None) if opened is not None else None
+        self.role_badge.set_role(role, masker.rules if masker is not None else ())
+        searchable = role is None or role.sees_personal_data
+        edit = self.filter_bar.text_edit
+        if not searchable:
+            edit.clear()
+        edit.setEnabled(searchable)
+        edit.setPlaceholderText("search payloads…" if searchable else "no text search for viewers")
+        edit.setToolTip("text inside the stored payload (case-insensitive where the database allows)" if searchable
+                        else "viewers cannot search payload text: the matches would tell whether a masked value is stored")
+        self.find_action.setEnabled(searchable)
+
+    def role(self):
+        """The session's role (``core.roles.Role``), or None without a store."""
+        return role_of(self.opened) if self.opened is not None else None
 
     def apply_filter(self, flt: EventFilter) -> None:
         self.table.empty_text = "No events match this filter." if not flt.is_empty() else "This store holds no events."

@@ -32,6 +32,7 @@ from inspector.core.detect import Detection, LayoutCandidate, validate_layout
 from inspector.core.errors import InspectorError
 from inspector.core.layout import Layout, layout_from_mapping
 from inspector.core.model import RecordedEvent
+from inspector.core.roles import MaskRule, Role
 from inspector.core.schema import SchemaInfo, TableInfo, reflect
 
 from .mapping_fields import EXPRESSION, FIELDS, FieldGrid, guess_time_kind
@@ -71,12 +72,15 @@ class MappingEditor(QDialog):
         proposals: Sequence[LayoutCandidate] = (),
         url: str = "",
         runner: TaskRunner | None = None,
+        role: Role | str = Role.AUDITOR,
+        masking_rules: Iterable[MaskRule] = (),
     ):
         super().__init__(parent)
         self.setObjectName("mappingEditor")
         self.setWindowTitle("Edit mapping")
         self.engine = engine
         self.codecs = list(codecs) if codecs is not None else None
+        self.role, self.masking_rules = Role.parse(role), tuple(masking_rules)  # the preview's (core.roles)
         self.url = redact(url or engine_url(engine))
         self.schema: SchemaInfo | None = schema if isinstance(schema, SchemaInfo) else None
         if isinstance(schema, Detection) and not proposals:
@@ -376,7 +380,8 @@ class MappingEditor(QDialog):
         if self._task is not None:
             self._task.cancel()
         self._task = self._runner.submit(
-            preview_events, self.engine, layout, self.codecs, self.url, label="mapping preview", owner=self,
+            preview_events, self.engine, layout, self.codecs, self.url, self.role, self.masking_rules,
+            label="mapping preview", owner=self,
             on_finished=lambda result: self._preview_done(token, layout, result),
             on_error=lambda exc: self._preview_failed(token, exc),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
@@ -16,7 +16,7 @@ from inspector.core.codecs import Codec, CodecPipeline
 from inspector.core.connect import describe_error
 from inspector.core.layout import Layout
 from inspector.core.model import EventFilter, RecordedEvent
-from inspector.core.store import EventStore
+from inspector.core.roles import MaskRule, Role, RoleStore
 
 PREVIEW_ROWS = 20
 PLAUSIBLE_EPOCH = (631152000.0, 4102444800.0)  # 1990 .. 2100: outside, the time kind is surely wrong
@@ -24,10 +24,14 @@ PREVIEW_COLUMNS = ("position", "stream", "version", "type", "recorded_at", "deco
                    "causation_id", "correlation_id", "actor", "data", "metadata")
 
 
-def preview_events(engine: Engine, layout: Layout, codecs: Sequence[Codec] | None, name: str = "") -> tuple[list[RecordedEvent], str | None]:
-    """The first events read through ``layout`` and a warning when the database cannot read its
-    times (the timeline and time filters would be empty). Runs on a worker thread."""
-    store = EventStore(engine, layout, CodecPipeline(codecs) if codecs is not None else CodecPipeline(), name)
+def preview_events(engine: Engine, layout: Layout, codecs: Sequence[Codec] | None, name: str = "",
+                   role: Role | str = Role.AUDITOR, masking_rules: Iterable[MaskRule] = ()
+                   ) -> tuple[list[RecordedEvent], str | None]:
+    """The first events read through ``layout`` (as ``role`` may see them) and a warning when the
+    database cannot read its times (the timeline and time filters would be empty). Runs on a
+    worker thread."""
+    store = RoleStore(engine, layout, CodecPipeline(codecs) if codecs is not None else CodecPipeline(), name,
+                      role, masking_rules)
     events = list(store.read_page(limit=PREVIEW_ROWS).events)
     warning = None
     if events and store.time_epoch_expr() is not None:

@@ -65,7 +65,8 @@ def test_filters_are_applied(demo):
     t0, t1 = rows[0]["recorded_at"], rows[-1]["recorded_at"]
     timed = jsonl(run("events", str(demo), "--since", t0, "--until", t1, "--limit", "0", "--format", "jsonl"))
     assert timed and all(t0 <= r["recorded_at"] < t1 for r in timed)
-    text = jsonl(run("events", str(demo), "--text", rows[0]["data"]["sku"], "--limit", "5", "--format", "jsonl"))
+    text = jsonl(run("events", str(demo), "--text", rows[0]["data"]["sku"], "--limit", "5", "--format", "jsonl",
+                     "--role", "auditor"))
     assert text and all(rows[0]["data"]["sku"] in json.dumps(r["data"]) for r in text)
 
 

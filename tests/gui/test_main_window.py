@@ -16,7 +16,7 @@ from tests.gui.conftest import settled as _settled
 
 
 def test_window_shows_first_page_and_names_its_parts(window, opened):
-    assert window.windowTitle() == f"inspector — {opened.url} ({opened.layout.title})"
+    assert window.windowTitle() == f"inspector — {opened.url} ({opened.layout.title}) [auditor]"
     for name in ("eventTable", "filterBar", "detailPanel", "streamsPanel", "statusBar"):
         assert window.findChild(object, name) is not None, name
     assert window.model.rowCount() == 200

@@ -15,6 +15,7 @@ from inspector.core.projection import Projection, State
 from inspector.plugins.hookspecs import hookimpl
 
 from .compensations import propose_compensations, register_commands  # noqa: F401
+from .masking import register_masking_rules  # noqa: F401
 
 
 def _stream_id(e: RecordedEvent, *categories: str) -> str | None:
