@@ -11,8 +11,8 @@ from typing import Sequence
 
 from .. import __version__
 from ..core.errors import InspectorError
-from . import browse, compensate, history, replay
-from .common import fail, run_gui
+from . import browse, compensate, history, profiles, replay, submit
+from .common import add_session_options, fail, run_gui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,11 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"inspector {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugin", action="append", metavar="PATH", help="load a plugin from a .py file or package folder")
+    add_session_options(common)  # --role and --profile: every command's session
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     browse.add_commands(sub, common)
     history.add_commands(sub, common)
     replay.add_commands(sub, common)
+    profiles.add_commands(sub, common)
     compensate.add_commands(sub, common)
+    submit.add_commands(sub, common)  # the session's --role (profile ceiling); submit requires operator
     return p
 
 

@@ -240,7 +240,9 @@ class Submitter:
     the target's ``EventStore``): ``stream_version(conn, store, stream)`` returns the stream's
     current version or None when it has no events (read with a lock where the database needs one
     to serialise writers); ``append(conn, store, events)`` writes the events and returns their
-    positions, raising on any conflict so the transaction rolls back. A submitter that hands the
+    positions, raising on any conflict so the transaction rolls back (``submit.StreamConflict``
+    when the store refuses the expected version). ``append`` may also name ``step``, ``plan``,
+    ``actor`` or ``reason`` among its parameters to receive them. A submitter that hands the
     command to an external handler still runs in that transaction, so its audit row is written
     only when the handler accepted the command."""
 

@@ -174,6 +174,13 @@ class StoreContext:
     Rows are read from the Histories; the target is the head row changed by the plan's diff."""
 
     def __init__(self, store: Any, plan: ReplayPlan, histories: Mapping[str, History]) -> None:
+        from .roles import RoleError, role_of
+
+        role = role_of(store)
+        if not role.sees_personal_data:
+            # a viewer's rows are masked: a plan built from them could write the marker back
+            raise RoleError(f"composing compensations needs the auditor or operator role; this session is {role} "
+                            "(personal data is masked, and masked values must never be written back)")
         self.store: EventStore = getattr(store, "store", store)
         self.plan = plan
         self.histories = dict(histories)

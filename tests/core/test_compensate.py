@@ -299,7 +299,12 @@ def test_cli_compensate_proposes_writes_the_plan_and_shows_the_residual(tmp_path
                  "--projection", "streams", "--out", str(rp)]) == 0
     capsys.readouterr()
     before = sa.create_engine(url).connect().execute(sa.text("SELECT COUNT(*) FROM inspector_events")).scalar()
-    assert main(["compensate", url, "--plugin", str(plugin), "--plan", str(rp), "--out", str(cp)]) == 0
+    # a session nobody chose a role for is a viewer's: its values are masked, so it cannot compose
+    assert main(["compensate", url, "--plugin", str(plugin), "--plan", str(rp), "--out", str(cp)]) == 1
+    assert "composing compensations needs the auditor or operator role" in capsys.readouterr().err
+    assert not cp.exists()
+    assert main(["compensate", url, "--plugin", str(plugin), "--plan", str(rp), "--out", str(cp),
+                 "--role", "auditor"]) == 0
     out = capsys.readouterr().out
     assert "1. SetPrice(product='1', price=10.0, note=None) -> product-1 expecting v2" in out
     assert "residual on prices: empty" in out
@@ -310,19 +315,41 @@ def test_cli_compensate_proposes_writes_the_plan_and_shows_the_residual(tmp_path
     doc = json.loads(cp.read_text())
     doc["steps"][1]["values"]["price"] = 15
     cp.write_text(json.dumps(doc))
-    assert main(["compensate", url, "--plugin", str(plugin), "--edit", str(cp), "--format", "json"]) == 0
+    assert main(["compensate", url, "--plugin", str(plugin), "--edit", str(cp), "--format", "json",
+                 "--role", "operator"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["speculation"]["residuals"]["prices"]["cells"] == [
         {"key": "2", "field": "price", "result": 15.0, "target": 20.0}]
     assert res["plan"]["steps"][1]["events"][0]["data"] == {"price": 15.0}
     doc["steps"][1]["values"]["price"] = "free"
     cp.write_text(json.dumps(doc))
-    assert main(["compensate", url, "--plugin", str(plugin), "--edit", str(cp)]) == 1
+    assert main(["compensate", url, "--plugin", str(plugin), "--edit", str(cp), "--role", "auditor"]) == 1
     assert "step 2: SetPrice: price: not a number: 'free'" in capsys.readouterr().err
     # another store: refused; and nothing was ever written
     other = f"sqlite:///{tmp_path / 'other.sqlite'}"
     write_store(other, sample_events()[:3])
-    assert main(["compensate", other, "--plugin", str(plugin), "--plan", str(rp)]) == 1
+    assert main(["compensate", other, "--plugin", str(plugin), "--plan", str(rp), "--role", "auditor"]) == 1
     assert "the plan was made for" in capsys.readouterr().err
     after = sa.create_engine(url).connect().execute(sa.text("SELECT COUNT(*) FROM inspector_events")).scalar()
     assert after == before == 8
+
+
+def test_a_viewer_cannot_compose_and_a_masked_plan_is_never_submitted(incident, manager, db_url, tmp_path):
+    from inspector.core.roles import MASK, RoleError
+    from inspector.core.session import open_store
+    from inspector.core.submit import SubmitError, submit
+
+    opened, _ = incident
+    ctx, composer = _compose(opened, manager)
+    viewer = open_store(db_url, manager.layout_definitions(), manager.codecs(), layout="inspector", role="viewer",
+                        masking_rules=manager.masking_rules())
+    try:
+        with pytest.raises(RoleError, match="needs the auditor or operator role"):
+            StoreContext(viewer, ctx.plan, ctx.histories)
+    finally:
+        viewer.store.close()
+    # a plan whose values hold the marker (composed from masked data elsewhere, or edited) is refused
+    plan = composer.add(composer.propose(manager), "SetPrice", {"product": "3", "price": "1", "note": MASK})
+    with pytest.raises(SubmitError, match=r"step\(s\) 3 hold the viewer's mask"):
+        submit(plan, db_url, actor="user:ops", reason="test", role="operator", execute=True, manager=manager)
+    assert opened.store.count() == 8
