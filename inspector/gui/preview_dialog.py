@@ -2,8 +2,8 @@
 anything changes. The plan (``core.replay``) is computed on a worker (building any missing
 projection history first, with progress); its tabs show the dropped events, the collateral loss,
 the orphans and each projection's state diff. From it the plan can be exported as JSON, or forked
-into a new SQLite store (``core.fork``, on a worker; the original is only read). Compensation comes
-with plugins in the next issue.
+into a new SQLite store (``core.fork``, on a worker; the original is only read), or compensated:
+"Compensate…" opens the composer (``composer``) on the plan, with the histories the preview used.
 
 ``PreviewRequest`` (``preview_request``) says what to preview; ``SkipDialog`` asks which events to
 skip."""
@@ -41,9 +41,12 @@ from .preview_request import PreviewRequest, compute_preview, describe_selection
 from .preview_views import DiffView, EventSetView, OrphansView, plural
 from .workers import Cancelled, TaskRunner, describe
 
-__all__ = ["COMPENSATE_TIP", "PreviewDialog", "PreviewRequest", "SkipDialog"]
+__all__ = ["COMPENSATE_TIP", "COMPENSATE_VIEWER_TIP", "PreviewDialog", "PreviewRequest", "SkipDialog"]
 
-COMPENSATE_TIP = "Compensation comes with plugins in the next issue: plugins will propose the commands that undo this."
+COMPENSATE_TIP = ("compose the commands that undo this (plugins propose them), see their effect in memory, and "
+                  "submit them through a write connection")
+COMPENSATE_VIEWER_TIP = ("composing compensations needs the auditor or operator role: a viewer's values are masked, "
+                         "and masked values must never be written back")
 
 
 class _ForkProgress(QObject):
@@ -77,6 +80,8 @@ class PreviewDialog(QDialog):
         self.fork_summary: ForkSummary | None = None
         self.exported: Path | None = None
         self._task = None
+        self._histories = dict(histories or {})  # those the plan was computed with, for the composer
+        self.composers: list = []
         self._fork_task = None
         self._fork_cancel: threading.Event | None = None
         self._cancel = threading.Event()
@@ -149,8 +154,8 @@ class PreviewDialog(QDialog):
         self.fork_button.clicked.connect(self._fork_clicked)
         self.compensate_button = QPushButton("Compensate…", self)
         self.compensate_button.setObjectName("compensateButton")
-        self.compensate_button.setEnabled(False)
         self.compensate_button.setToolTip(COMPENSATE_TIP)
+        self.compensate_button.clicked.connect(self.open_composer)
         self.close_button = QPushButton("Cancel", self)
         self.close_button.setObjectName("previewClose")
         self.close_button.clicked.connect(self.reject)
@@ -193,6 +198,7 @@ class PreviewDialog(QDialog):
     def _done(self, result) -> None:
         self._task = None
         plan, built = result
+        self._histories.update(built)
         self._set_busy(False)
         if built:
             self.sig_histories_built.emit(built)
@@ -267,6 +273,34 @@ class PreviewDialog(QDialog):
     def _set_actions(self, on: bool) -> None:
         self.export_button.setEnabled(on)
         self.fork_button.setEnabled(on)
+        viewer = not self._session_role().sees_personal_data
+        self.compensate_button.setEnabled(on and not viewer)
+        self.compensate_button.setToolTip(COMPENSATE_VIEWER_TIP if viewer else COMPENSATE_TIP)
+
+    def _session_role(self):
+        """The main window's session role, else the role the store was opened for."""
+        from inspector.core.roles import Role, role_of
+
+        role = getattr(self.parent(), "role", None)  # MainWindow.role() is the session's
+        return Role.parse((role() if callable(role) else role) or role_of(self.store))
+
+    def open_composer(self):
+        """The compensation composer for the plan shown (non-modal; kept in ``composers``). The
+        plugin manager and the session role come from the main window (else the role the store was
+        opened for: a plain ``EventStore`` is an auditor's)."""
+        from .composer import ComposerDialog
+
+        if self.plan is None:
+            return None
+        window = self.parent()
+        role = self._session_role()
+        dialog = ComposerDialog(self.store, self.plan, self._runner, getattr(window, "plugin_manager", None),
+                                self.projections, self._histories, role, self.request, window)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _o=None, d=dialog: self.composers.remove(d) if d in self.composers else None)
+        self.composers.append(dialog)
+        dialog.show()
+        return dialog
 
     # -- export and fork -------------------------------------------------------------------------------
     def _suggested(self, suffix: str) -> str:
