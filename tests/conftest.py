@@ -107,3 +107,10 @@ def plugin_manager():
     from inspector.plugins.manager import PluginManager
 
     return PluginManager()
+
+
+@pytest.fixture(autouse=True)
+def _inspector_data_dir(tmp_path_factory, monkeypatch):
+    """Every test keeps the inspector's own data (checkpoints, profiles, the operator log, saved
+    investigations) in a folder of its own, never in the user's data directory."""
+    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path_factory.mktemp("inspector-data")))
