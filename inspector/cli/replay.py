@@ -118,18 +118,37 @@ def _summary(plan: Any) -> str:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from ..core.checkpoints import CheckpointBook
-    from ..core.history import build_history
-    from ..core.replay import Selection, preview_skip, preview_truncate
-
     from ..core.errors import InspectorError
+    from ..core.oplog_records import file_result, replay_summary
+    from .oplog import recording
 
     if (args.stream or args.category) and args.truncate_to is None:
         raise InspectorError("--stream and --category limit a truncate: use them with --truncate-to")
     if (args.since or args.until) and args.skip_actor is None:
         raise InspectorError("--since and --until bound an actor's run: use them with --skip-actor")
     projections = _projections(args)
+    params = {"truncate_to": args.truncate_to, "streams": args.stream or [], "categories": args.category or [],
+              "skip_events": args.skip_event or [], "skip_correlations": args.skip_correlation or [],
+              "skip_actor": args.skip_actor, "since": args.since, "until": args.until,
+              "projections": [p.name for p in projections], "limit": args.limit, "out": args.out}
+    with recording(args, "preview", params) as rec:  # a read: a log that cannot be written warns
+        plan = _preview(args, projections, rec)
+        rec.result = replay_summary(plan)
+        if args.out:
+            path = plan.export(args.out)
+            rec.result["file"] = file_result(path)
+            print(f"plan written to {path}", file=sys.stderr)
+    print(plan.dumps() if args.format == "json" else _summary(plan))
+    return 0
+
+
+def _preview(args: argparse.Namespace, projections: list[Any], rec: Any) -> Any:
+    from ..core.checkpoints import CheckpointBook, StoreIdentity
+    from ..core.history import build_history
+    from ..core.replay import Selection, preview_skip, preview_truncate
+
     opened = open_source(args)
+    rec.store = StoreIdentity.of(opened)
     report, done = _progress("folding read models")
     try:
         histories = {}
@@ -151,30 +170,35 @@ def cmd_preview(args: argparse.Namespace) -> int:
             plan = preview_skip(opened.store, sel, histories=histories, limit=args.limit)
     finally:
         opened.store.close()
-    if args.out:
-        path = plan.export(args.out)
-        print(f"plan written to {path}", file=sys.stderr)
-    print(plan.dumps() if args.format == "json" else _summary(plan))
-    return 0
+    return plan
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
-    from ..core.checkpoints import CheckpointBook
+    from ..core.checkpoints import CheckpointBook, StoreIdentity
     from ..core.fork import fork_plan, fork_to
+    from ..core.oplog import sha256_json
+    from ..core.oplog_records import fork_summary
     from ..core.replay import load_plan
+    from .oplog import recording
 
-    opened = open_source(args)
-    report, done = _progress("forking")
-    try:
-        if args.plan:
-            summary = fork_plan(opened.store, load_plan(args.plan), args.out, overwrite=args.overwrite,
-                                progress=report)
-        else:
-            to: Any = args.to if args.to is not None else CheckpointBook.for_store(opened).get(args.checkpoint)
-            summary = fork_to(opened.store, to, args.out, overwrite=args.overwrite, progress=report)
-    finally:
-        done()
-        opened.store.close()
+    params = {"to": args.to, "checkpoint": args.checkpoint, "plan": args.plan, "out": args.out,
+              "overwrite": args.overwrite}
+    with recording(args, "fork", params) as rec:  # a read of the store (the fork is a new file): warns
+        opened = open_source(args)
+        rec.store = StoreIdentity.of(opened)
+        report, done = _progress("forking")
+        try:
+            if args.plan:
+                rp = load_plan(args.plan)
+                rec.params["plan_sha256"] = sha256_json(rp.to_json())
+                summary = fork_plan(opened.store, rp, args.out, overwrite=args.overwrite, progress=report)
+            else:
+                to: Any = args.to if args.to is not None else CheckpointBook.for_store(opened).get(args.checkpoint)
+                summary = fork_to(opened.store, to, args.out, overwrite=args.overwrite, progress=report)
+        finally:
+            done()
+            opened.store.close()
+        rec.result = fork_summary(summary)
     if args.format == "json":
         print(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     else:

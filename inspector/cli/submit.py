@@ -18,16 +18,26 @@ def _line(o: Any) -> str:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from ..core.compensate import load_plan
-    from ..core.submit import same_database, submit
+    from ..core.oplog import warn_stderr
+    from ..core.oplog_records import submit_logged
+    from ..core.submit import same_database
 
     url, role = session(args)  # the role asked for (--role), checked against the profiles' ceilings
     plan = load_plan(args.plan)
     if not same_database(url, plan.store.url):
         return fail(f"the plan was made for {plan.store.url}, not for {url}")
     text = args.format == "text"
-    report = submit(plan, args.write_url, actor=args.actor or "", reason=args.reason or "", role=role,
-                    execute=args.execute, manager=plugins(args),
-                    on_step=(lambda o: print(_line(o), flush=True)) if text else None)
+    unlogged: list[str] = []  # the outcome could not be written to the operator log
+
+    def warn(message: str) -> None:
+        unlogged.append(message)
+        warn_stderr(message)
+
+    # recorded in the operator log: before an executed submission (refused when that fails) and its outcome
+    report = submit_logged(plan, args.write_url, actor=args.actor or "", reason=args.reason or "", role=role,
+                           execute=args.execute, manager=plugins(args),
+                           on_step=(lambda o: print(_line(o), flush=True)) if text else None,
+                           plan_file=args.plan, warn=warn)
     if not text:
         print(dumps(report.to_json()))
     else:
@@ -40,6 +50,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not report.ok:
         o = next(o for o in report.outcomes if o.index == report.stopped_at)
         return fail(f"step {o.index} {o.status.replace('_', ' ')}: {o.message}")
+    if unlogged and report.executed:
+        return fail("submitted, but the outcome is missing from the operator log (the store's inspector_audit "
+                    "has every applied step)")
     return 0
 
 

@@ -20,7 +20,8 @@ The JSON document (``CompensationPlan.to_json``; field names are stable)::
                 (null: the stream must not exist yet), "events": [{"type", "data", "metadata"}],
                 "compensates": [event ids], "reason", "idempotency_key": 64 hex, "origin":
                 "proposed" | "edited" | "added", "plugin"}],
-     "notes": [{"plugin", "text"}]}
+     "notes": [{"plugin", "text"}],
+     "requires_approval": true (only when submitting needs a second operator's approval; absent: false)}
 
 The idempotency key is SHA-256 over the command, its stream and the compensated event ids (for a
 step that compensates no event, its values and the plan id instead), so the same compensation of
@@ -119,12 +120,17 @@ class CompensationPlan:
     replay_plan: ReplayPlan
     steps: tuple[CompensationStep, ...]
     notes: tuple[CompensationNote, ...] = ()
+    #: Submitting needs an approval of exactly this plan by a second operator (``core.approval``).
+    requires_approval: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "plan_id": self.plan_id, "created_at": self.created_at,
-                "store": self.store.to_json(), "head_position": self.head_position,
-                "replay_plan": self.replay_plan.to_json(), "steps": [s.to_json() for s in self.steps],
-                "notes": [{"plugin": n.plugin, "text": n.text} for n in self.notes]}
+        doc = {"format": FORMAT, "plan_id": self.plan_id, "created_at": self.created_at,
+               "store": self.store.to_json(), "head_position": self.head_position,
+               "replay_plan": self.replay_plan.to_json(), "steps": [s.to_json() for s in self.steps],
+               "notes": [{"plugin": n.plugin, "text": n.text} for n in self.notes]}
+        if self.requires_approval:  # only when set: plans without it keep the document (and SHA-256) they had
+            doc["requires_approval"] = True
+        return doc
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -143,7 +149,8 @@ class CompensationPlan:
                        int(doc["head_position"]), ReplayPlan.from_json(doc["replay_plan"]),
                        tuple(CompensationStep.from_json(s) for s in doc.get("steps") or ()),
                        tuple(CompensationNote(str(n.get("text", "")), str(n.get("plugin", "")))
-                             for n in doc.get("notes") or ()))
+                             for n in doc.get("notes") or ()),
+                       _flag(doc.get("requires_approval", False)))
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, ReplayError):
                 raise
@@ -156,6 +163,12 @@ class CompensationPlan:
         tmp.write_text(self.dumps(), encoding="utf-8")
         tmp.replace(p)
         return p
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):  # "false" would be truthy: a hand edit must not flip it silently
+        raise CompensationError(f"malformed compensation plan: requires_approval is {value!r}, not true or false")
+    return value
 
 
 def load_plan(path: str | Path) -> CompensationPlan:

@@ -14,7 +14,9 @@ busy database instead of failing; PostgreSQL and MariaDB steps run at READ COMMI
 concurrent submitter committed while this one waited for a lock is seen by the next statement.
 When a unique index refuses a row (another submitter won the race on an empty stream) the step
 rolls back and looks again: its key now used means "applied by another submitter", otherwise it
-is a conflict. Nothing of a step is ever written partially.
+is a conflict. Nothing of a step is ever written partially. Before any of that (and in a dry run),
+maker-checker (``core.approval``) refuses a plan that requires approval unless an actor other than
+the submitting one approved its current SHA-256.
 
 The audit table ``inspector_audit`` sits in the schema of the store's events table (the default
 schema where the layout names none; for Message DB that is ``message_store``, next to
@@ -499,7 +501,9 @@ def submit(plan: CompensationPlan, write_url: str, *, actor: str, reason: str, r
     """Submit ``plan`` to the store at ``write_url`` (see the module docstring). Refuses with
     ``SubmitError`` before anything is read when the role is not operator (a dry run: nor auditor), the actor or reason is
     empty, or no submitter writes the plan's layout; and before anything is written when the write
-    URL is another store. Without ``execute``: a dry run, nothing written. A conflict or failure
+    URL is another store, or maker-checker refuses (``core.approval``: a plan that requires
+    approval needs one of its current SHA-256 by another actor). Without ``execute``: a dry run,
+    nothing written. A conflict or failure
     stops the plan (later steps ``not_run``); running it again skips the applied steps.
     ``on_step`` is called with each outcome after its step's transaction ended."""
     _check_request(plan, write_url, actor, reason, role, execute)
@@ -524,6 +528,10 @@ def submit(plan: CompensationPlan, write_url: str, *, actor: str, reason: str, r
     t = _open_target(plan, write_url, manager, submitter, read_only=not execute)
     sha = plan.sha256()
     try:
+        from .approval import enforce  # maker-checker: before anything is written (and for a dry run)
+
+        with t.engine.connect() as conn:
+            enforce(conn, plan, actor, sha)
         if not execute:
             outcomes = _dry_run(t, plan, on_step)
         else:

@@ -1,7 +1,8 @@
 """The compensation composer, opened from the preview dialog for the replay plan it shows: the
 steps plugins propose, a form per step built from its command's fields (errors per field), the
 speculative result with the residual against the replay's target, export of the plan JSON that
-``inspector submit --plan`` reads, and submission (``composer_submit``).
+``inspector submit --plan`` reads (recorded in the operator log with the file's hash), and
+submission (``composer_submit``, with maker-checker).
 
 Every change to the plan (propose, edit, remove, add, move) runs on a worker together with the
 speculative apply that follows it (``composer_tasks``), one at a time: the store is read only off
@@ -34,12 +35,14 @@ from PySide6.QtWidgets import (
 from inspector.core.commands import CommandError
 from inspector.core.compensate import CompensationPlan, Composer, Speculation
 from inspector.core.errors import InspectorError
+from inspector.core.oplog_records import compensation_summary, record_export
 from inspector.core.replay import ReplayPlan
 
 from .composer_forms import StepEditor
 from .composer_submit import SubmitPanel, submitter_for
 from .composer_tasks import change, prepare
 from .composer_views import ResidualView, StepsModel, speculation_summary
+from .oplog_gui import warn
 from .preview_request import PreviewRequest
 from .preview_views import _titled, fit_columns, make_table, plural
 from .workers import Cancelled, TaskRunner, describe
@@ -148,8 +151,10 @@ class ComposerDialog(QDialog):
         sl.setContentsMargins(4, 4, 4, 0)
         sl.addWidget(self.summary)
         sl.addWidget(self.residual_view, 1)
-        self.submit_panel = SubmitPanel(replay_plan.store, self.submitter, role, self._runner, manager, self)
+        self.submit_panel = SubmitPanel(replay_plan.store, self.submitter, role, self._runner, manager, self,
+                                        source=store)  # the browsing store reads the plan's approvals
         self.submit_panel.sig_submitted.connect(self.sig_submitted)
+        self.submit_panel.sig_plan_edited.connect(self._plan_edited)
         self.submit_panel.sig_busy.connect(lambda _b: self._sync_buttons())
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("composerTabs")
@@ -357,6 +362,14 @@ class ComposerDialog(QDialog):
         self._report(f"⚠ {describe(exc) if not isinstance(exc, CommandError) else exc}", True)
         self._sync_buttons()
 
+    def _plan_edited(self, plan: CompensationPlan) -> None:
+        """The Submit tab changed the plan itself (requires approval or not): same steps, new hash."""
+        if self.plan is None or self._task is not None or self.is_submitting() or plan.steps != self.plan.steps:
+            return
+        self.plan = plan
+        self._sync_buttons()
+        self.sig_plan_changed.emit(plan)
+
     # -- export ---------------------------------------------------------------------------------------
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the compensation plan", self._suggested(),
@@ -382,6 +395,9 @@ class ComposerDialog(QDialog):
         self.exported = out
         self._report(f"Plan exported to {out} ({plural(len(self.plan.steps), 'step')}, sha256 "
                      f"{self.plan.sha256()[:12]}…). <code>inspector submit --plan {out.name}</code> submits it.")
+        # in the operator log with the file's hash (a failure warns in the status bar: the file exists)
+        record_export(out, what="compensation-plan", role=self.submit_panel.role, store=self.plan.store,
+                      params=compensation_summary(self.plan, self.speculation), warn=lambda m: warn(self, m))
         return out
 
     def _report(self, text: str, error: bool = False) -> None:

@@ -6,7 +6,13 @@ plugin submitter, and the session needs the operator role. Then it asks for the 
 the browsing session's: that one is read-only on purpose), the actor and the reason; a
 confirmation asks the operator to type the name of the store being written to (the database's
 name, or the SQLite file's name); the steps then run on a worker, each row of the outcome table
-filling in as its transaction commits or is refused."""
+filling in as its transaction commits or is refused.
+
+Maker-checker (``composer_approval``): the tab shows whether the plan requires a second operator's
+approval and whether it has one, offers "Approve…" to an operator who is not the intended
+submitter, and keeps Submit and Dry run disabled, with the reason, while the approval is missing
+or was given to an earlier version. Submissions are recorded in the operator log
+(``core.oplog_records.submit_logged``): one that cannot be recorded before it starts is refused."""
 
 from __future__ import annotations
 
@@ -33,9 +39,11 @@ from sqlalchemy.engine import make_url
 from inspector.core.checkpoints import StoreIdentity
 from inspector.core.compensate import CompensationPlan, Speculation
 from inspector.core.connect import normalize_url, redact
+from inspector.core.oplog_records import submit_logged
 from inspector.core.roles import Role
-from inspector.core.submit import StepOutcome, SubmitReport, find_submitter, submit
+from inspector.core.submit import StepOutcome, SubmitReport, find_submitter
 
+from .composer_approval import ApprovalBox
 from .frame_model import ADDED, CHANGED, GONE, INK
 from .preview_views import RowsModel, _titled, fit_columns, make_table, plural
 from .workers import Cancelled, TaskRunner, describe
@@ -88,7 +96,7 @@ class ConfirmSubmitDialog(QDialog):
     """"Type the store's name": the Submit button stays disabled until the name typed matches."""
 
     def __init__(self, plan: CompensationPlan, speculation: Speculation | None, write_url: str, actor: str,
-                 reason: str, parent: QWidget | None = None):
+                 reason: str, parent: QWidget | None = None, approval: str | None = None):
         super().__init__(parent)
         self.setObjectName("confirmSubmitDialog")
         self.setWindowTitle("Submit the compensation")
@@ -101,6 +109,8 @@ class ConfirmSubmitDialog(QDialog):
                  "Each step is one transaction with its expected stream version and idempotency key: a step "
                  "already applied is skipped, a stream that moved since the plan is a conflict and stops the run.",
                  f"Plan sha256 <code>{plan.sha256()[:16]}…</code>"]
+        if approval:
+            lines.append(f"Maker-checker: {html.escape(approval)}.")
         if planned_on != self.name:
             lines.append(f"<span style='{ERROR_STYLE}'>⚠ The plan was made on <b>{html.escape(planned_on)}</b>, "
                          f"not on {html.escape(self.name)}.</span>")
@@ -163,9 +173,10 @@ class SubmitPanel(QWidget):
     sig_submitted = Signal(object)  # the SubmitReport of an executed submission
     sig_step = Signal(object)  # each StepOutcome as its step ends, while a submission runs
     sig_busy = Signal(bool)
+    sig_plan_edited = Signal(object)  # the plan with requires_approval changed (the composer takes it)
 
     def __init__(self, store: StoreIdentity, submitter: Any, role: Any, runner: TaskRunner, manager: Any,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, source: Any = None):
         super().__init__(parent)
         self.setObjectName("submitPanel")
         self.store, self.submitter, self._runner, self.manager = store, submitter, runner, manager
@@ -181,6 +192,13 @@ class SubmitPanel(QWidget):
         self._executing = False
         self._step = _StepSignal(self)
         self._step.sig.connect(self._on_step)
+        self.log_warning: str | None = None  # the submission's outcome could not be written to the operator log
+        self._log_warn = _StepSignal(self)  # submit_logged warns on the worker
+        self._log_warn.sig.connect(self._logged_badly)
+        # maker-checker; ``source`` (the browsing store) reads the approvals, read-only
+        self.approval_box = ApprovalBox(runner, self.role, source, self)
+        self.approval_box.sig_plan_edited.connect(self.sig_plan_edited)
+        self.approval_box.sig_changed.connect(self._sync)
 
         self.availability = QLabel(self)
         self.availability.setObjectName("submitAvailability")
@@ -199,6 +217,9 @@ class SubmitPanel(QWidget):
         self.reason_edit.setPlaceholderText("why, e.g. the ticket (recorded on every event and in the audit)")
         for e in (self.url_edit, self.actor_edit, self.reason_edit):
             e.textChanged.connect(self._sync)
+        for e in (self.url_edit, self.actor_edit):
+            e.textChanged.connect(lambda _t: self.approval_box.set_context(self.url_edit.text(),
+                                                                           self.actor_edit.text()))
         self.dry_button = QPushButton("Dry run", self)
         self.dry_button.setObjectName("dryRunButton")
         self.dry_button.setToolTip("what each step would do, read through a read-only session: nothing is written")
@@ -237,6 +258,7 @@ class SubmitPanel(QWidget):
         lay.setContentsMargins(6, 6, 6, 4)
         lay.addWidget(self.availability)
         lay.addLayout(form)
+        lay.addWidget(self.approval_box)
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
@@ -284,6 +306,11 @@ class SubmitPanel(QWidget):
                            (self.reason_edit, "a reason")):
             if not edit.text().strip():
                 out.append(f"give {what}")
+        approval = self.approval_box.blocking()
+        if approval and self.plan is not None and self.plan.steps:
+            out.append(approval)
+        elif self.approval_box.is_busy():
+            out.append("wait for the approval")
         return out
 
     def is_busy(self) -> bool:
@@ -299,6 +326,7 @@ class SubmitPanel(QWidget):
             self.status.hide()
             self._fill()
         self._ready = plan is not None
+        self.approval_box.set_plan(plan if plan is not None else self.plan, plan is not None)
         self._sync()
 
     def _sync(self) -> None:
@@ -328,8 +356,10 @@ class SubmitPanel(QWidget):
         """The "type the store's name" dialog (non-blocking: ``confirm_dialog``); accepted, it submits."""
         if self.problems() or self.is_busy() or self.plan is None:
             return None
+        status = self.approval_box.status()
         dialog = ConfirmSubmitDialog(self.plan, self.speculation, self.url_edit.text().strip(),
-                                     self.actor_edit.text().strip(), self.reason_edit.text().strip(), self)
+                                     self.actor_edit.text().strip(), self.reason_edit.text().strip(), self,
+                                     approval=status.message() if status is not None and status.required else None)
         self.confirm_dialog = dialog
 
         def done(result: int) -> None:
@@ -357,14 +387,23 @@ class SubmitPanel(QWidget):
         self.status.setText(f"{'Submitting' if execute else 'Dry run of'} {plural(len(plan.steps), 'step')} "
                             f"to {redact(url)}…")
         self.status.show()
+        self.log_warning = None
+        # recorded in the operator log: refused when it cannot be before an executed submission starts
         self._task = self._runner.submit(
-            submit, plan, url, actor=self.actor_edit.text().strip(), reason=self.reason_edit.text().strip(),
+            submit_logged, plan, url, actor=self.actor_edit.text().strip(), reason=self.reason_edit.text().strip(),
             role=self.role, execute=execute, manager=self.manager, on_step=self._step.sig.emit,
+            warn=self._log_warn.sig.emit,
             label="submitting the compensation" if execute else "dry run of the compensation", owner=self,
             on_finished=self._finished, on_error=self._failed)
         self._fill()
         self.sig_busy.emit(True)
         self._sync()
+
+    def _logged_badly(self, message: str) -> None:
+        self.log_warning = message
+        from .oplog_gui import warn
+
+        warn(self, message)
 
     def _on_step(self, o: StepOutcome) -> None:
         if self.is_busy():
@@ -393,7 +432,10 @@ class SubmitPanel(QWidget):
             head += f"; stopped at step {report.stopped_at}"
         self.status.setStyleSheet(("color: #1b5e20;" if report.executed else "") if report.ok else ERROR_STYLE)
         seen = " Reload the main window to see the new events." if counts.get("applied") else ""
-        self.status.setText(f"{head}: {text}.{seen}")
+        unlogged = f" ⚠ {self.log_warning}." if self.log_warning else ""
+        if unlogged:
+            self.status.setStyleSheet(ERROR_STYLE)
+        self.status.setText(f"{head}: {text}.{seen}{unlogged}")
         if report.executed:
             self.sig_submitted.emit(report)
 

@@ -4,6 +4,8 @@ projection history first, with progress); its tabs show the dropped events, the 
 the orphans and each projection's state diff. From it the plan can be exported as JSON, or forked
 into a new SQLite store (``core.fork``, on a worker; the original is only read), or compensated:
 "Compensate…" opens the composer (``composer``) on the plan, with the histories the preview used.
+Each preview, export and fork is recorded in the operator log (``core.oplog``; a log that cannot
+be written is a warning in the status bar).
 
 ``PreviewRequest`` (``preview_request``) says what to preview; ``SkipDialog`` asks which events to
 skip."""
@@ -33,10 +35,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.checkpoints import StoreIdentity
 from inspector.core.errors import InspectorError
 from inspector.core.fork import ForkSummary, fork_plan
+from inspector.core.oplog import sha256_json
+from inspector.core.oplog_records import file_result, fork_summary, replay_summary, selection_params
 from inspector.core.replay import ReplayPlan, Selection
 
+from .oplog_gui import record_read
 from .preview_request import PreviewRequest, compute_preview, describe_selection
 from .preview_views import DiffView, EventSetView, OrphansView, plural
 from .workers import Cancelled, TaskRunner, describe
@@ -203,6 +209,7 @@ class PreviewDialog(QDialog):
         if built:
             self.sig_histories_built.emit(built)
         self.show_plan(plan)
+        self._record("preview", replay_summary(plan))
 
     def _failed(self, exc: BaseException) -> None:
         self._task = None
@@ -210,6 +217,19 @@ class PreviewDialog(QDialog):
             return
         self._set_busy(False)
         self.show_error(describe(exc))
+        self._record("preview", {"ok": False, "error": self.error_text})
+
+    def _record(self, action: str, result: Any, **params: Any) -> None:
+        """This preview (or its export or fork) in the operator log; a failure warns in the status bar."""
+        r = self.request
+        base = {"kind": r.kind, "checkpoint": r.checkpoint.to_json() if r.checkpoint is not None else None,
+                "selection": selection_params(r.selection),
+                "projections": [p.name for p in self.projections]}
+        try:
+            store: Any = StoreIdentity.of(self.store)
+        except Exception:  # noqa: BLE001 - a stand-in store in a test: its name is enough
+            store = None
+        record_read(self, action, role=self._session_role(), store=store, params={**base, **params}, result=result)
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -330,6 +350,7 @@ class PreviewDialog(QDialog):
         self.exported = out
         self._report(f"Plan exported to {out}. <code>inspector fork URL --plan {out.name} --out FILE</code> "
                      "forks from it.")
+        self._record("export", file_result(out), what="replay-plan", plan_sha256=sha256_json(self.plan.to_json()))
         return out
 
     def _fork_clicked(self) -> None:
@@ -380,12 +401,15 @@ class PreviewDialog(QDialog):
         self._report(f"Forked {plural(s.events, 'event')}{head} into {s.path}; {s.left_out:,} left out"
                      + (f" · {', '.join(extra)}" if extra else "")
                      + ". The original store was not modified.")
+        self._record("fork", fork_summary(s), plan_sha256=sha256_json(self.plan.to_json()) if self.plan else None)
         self.sig_forked.emit(s)
 
     def _fork_failed(self, exc: BaseException) -> None:
         self._fork_ended()
         self._report("Fork cancelled: nothing was written." if isinstance(exc, Cancelled)
                      else f"⚠ the fork failed: {describe(exc)}", not isinstance(exc, Cancelled))
+        if not isinstance(exc, Cancelled):
+            self._record("fork", {"ok": False, "error": describe(exc)})
 
     def _report(self, text: str, error: bool = False) -> None:
         self.result.setText(text)
