@@ -107,6 +107,7 @@ class CheckpointsPanel(QWidget):
     sig_flags = Signal(list)  # [timeline.Flag]: what the timeline should draw
     sig_changed = Signal()  # the list was read again
     sig_error = Signal(str)
+    sig_note_requested = Signal(object)  # Checkpoint: write an investigation note on it (gui.investigations_panel)
 
     def __init__(self, runner: TaskRunner | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -321,6 +322,7 @@ class CheckpointsPanel(QWidget):
         menu = QMenu(self)
         menu.addAction("Go to", lambda: self.goto(cp))
         menu.addAction("Preview truncate to this checkpoint…", lambda: self.sig_preview.emit(cp))
+        menu.addAction("Add a note…", lambda: self.sig_note_requested.emit(cp))
         menu.addSeparator()
         menu.addAction("Remove", self._remove_clicked)
         return menu
