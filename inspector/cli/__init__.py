@@ -11,7 +11,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..core.errors import InspectorError
-from . import browse, compensate, history, profiles, replay, submit
+from . import audit, browse, check, compensate, export, history, investigations, oplog, profiles, replay, submit, tail
 from .common import add_session_options, fail, run_gui
 
 
@@ -24,10 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     browse.add_commands(sub, common)
     history.add_commands(sub, common)
+    audit.add_commands(sub, common)  # audit, who
     replay.add_commands(sub, common)
     profiles.add_commands(sub, common)
     compensate.add_commands(sub, common)
     submit.add_commands(sub, common)  # the session's --role (profile ceiling); submit requires operator
+    check.add_commands(sub, common)
+    export.add_commands(sub, common)
+    oplog.add_commands(sub, common)  # log, verify-log, approve: the inspector's own audit trail
+    tail.add_commands(sub, common)
+    investigations.add_commands(sub, common)
     return p
 
 

@@ -101,7 +101,11 @@ class MainWindow(QMainWindow):
         self._make_timeline()
         self._make_temporal()
         self._make_rollback()
+        self._make_integrity()
+        self._make_audit()
+        self._make_investigations()
         self._make_status_bar()
+        self._make_live()
         self._make_menus()
         self._connect()
         self.set_opened(opened)
@@ -191,6 +195,32 @@ class MainWindow(QMainWindow):
         self.checkpoints_panel = self.rollback.panel
         self.checkpoints_dock = self.rollback.dock
 
+    def _make_integrity(self) -> None:
+        """The Integrity dock (checks and findings; double-click selects an event): gui.integrity_panel."""
+        from .integrity_panel import attach
+
+        self.integrity_panel, self.integrity_dock = attach(self)
+
+    def _make_audit(self) -> None:
+        """The Audit dock (command log as an audit table; who changed a state row): gui.audit_panel."""
+        from .audit_panel import Audit
+
+        self.audit = Audit(self)
+        self.audit_panel, self.audit_dock = self.audit.panel, self.audit.dock
+
+    def _make_investigations(self) -> None:
+        """The Bookmarks dock, "Bookmark…" on events, notes on checkpoints: gui.investigations_panel."""
+        from .investigations_panel import Investigations
+
+        self.investigations = Investigations(self)
+        self.investigations_panel, self.bookmarks_dock = self.investigations.panel, self.investigations.dock
+
+    def _make_live(self) -> None:
+        """The Follow toggle and the live head/lag line in the status bar: gui.live."""
+        from .live import Live
+
+        self.live = Live(self)
+
     def _make_status_bar(self) -> None:
         sb = self.statusBar()
         sb.setObjectName("statusBar")
@@ -227,6 +257,8 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close)
         for a in (self.open_action, self.reload_action):
             file_menu.addAction(a)
+        from .export_actions import ExportActions
+        self.export_actions = ExportActions(self, file_menu)  # Export events…, Export report…, Evidence bundle…
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
 
@@ -240,7 +272,8 @@ class MainWindow(QMainWindow):
             self.view_actions[name] = act
         for name, dock in (("Timeline", self.timeline_dock), ("Time slider", self.slider_dock),
                            ("State", self.state_dock), ("Lineage", self.lineage_dock),
-                           ("Checkpoints", self.checkpoints_dock)):
+                           ("Checkpoints", self.checkpoints_dock), ("Integrity", self.integrity_dock), ("Audit", self.audit_dock),
+                           ("Bookmarks", self.bookmarks_dock)):
             act = dock.toggleViewAction()
             act.setText(name)
             view.addAction(act)
@@ -249,6 +282,7 @@ class MainWindow(QMainWindow):
         status.toggled.connect(self.statusBar().setVisible)
         view.addAction(status)
         self.view_actions["Status bar"] = status
+        view.addAction(self.live.follow_action)
         view.addSeparator()
         find = QAction("Search payloads", self, shortcut=QKeySequence.Find)
         find.triggered.connect(lambda: self.filter_bar.text_edit.setFocus())
