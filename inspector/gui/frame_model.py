@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,13 +108,44 @@ class Column:
         return Column(self.kind, self.data[rows], self.labels, None if self.mask is None else self.mask[rows])
 
 
+#: id(categories) -> (a weak reference to them, their labels as an object array); see ``_labels``
+_LABELS: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # no lock: single dict operations (workers)
+
+
+def _labels(categories) -> np.ndarray:
+    """A categorical column's labels as an object array, converted once per categories object
+    (kept while the categories live). A history's columns share one pool of values per column,
+    the same ``Index`` in every frame it reads (300k keys on a 1M-event store); converting it
+    (pyarrow strings to Python objects) is one long call that holds the GIL, and it ran for every
+    column of every slider move on the worker, stalling the GUI thread's painting for 100 ms and
+    more at a time."""
+    key = id(categories)
+    got = _LABELS.get(key)
+    if got is not None and got[0]() is categories:
+        return got[1]
+    labels = categories.to_numpy(dtype=object)
+    labels.setflags(write=False)
+    try:
+        ref = weakref.ref(categories, lambda r, k=key: _forget_labels(k, r))
+    except TypeError:  # not weakly referenceable: not cached
+        return labels
+    _LABELS[key] = (ref, labels)
+    return labels
+
+
+def _forget_labels(key: int, ref: weakref.ref) -> None:
+    got = _LABELS.get(key)
+    if got is not None and got[0] is ref:
+        _LABELS.pop(key, None)
+
+
 def _column(series) -> Column:
     """A pandas column as a ``Column``, without converting its cells to Python objects: turning a
     whole frame into an object array is one long C call that holds the GIL, so it would stall the
     GUI thread while a worker prepares a state (``display`` converts the cells in view instead)."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        return Column("codes", series.cat.codes.to_numpy(), dtype.categories.to_numpy(dtype=object))
+        return Column("codes", series.cat.codes.to_numpy(), _labels(dtype.categories))
     if isinstance(dtype, pd.DatetimeTZDtype) or dtype.kind == "M":
         return Column("time", np.asarray(series.array.as_unit("us").asi8, np.int64))  # naive times are UTC
     array = series.array

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from PySide6.QtCore import QObject, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -51,6 +51,35 @@ def local_text(t: dt.datetime | None, seconds: bool = True) -> str:
         return ""
     spec = "seconds" if seconds else "minutes"
     return t.astimezone().replace(tzinfo=None).isoformat(sep=" ", timespec=spec)
+
+
+class SteadyLabel(QWidget):
+    """A one-line ``QLabel`` (``.label``) whose text changes never re-lay the window out.
+
+    ``QLabel.setText`` calls ``updateGeometry``, and each layout that re-computes passes it on to
+    its parent, up to the main window, whose layout then re-applies every dock's and toolbar's
+    geometry (one property animation per dock, and repaints). For a label set on every slider move
+    that was the biggest part of the GUI thread's work per move. Here the label sits in a widget
+    without a layout, which stops the chain, and the holder's size hint is one line of text: wide
+    texts are clipped, never widen what holds them."""
+
+    def __init__(self, parent: QWidget | None = None, text: str = ""):
+        super().__init__(parent)
+        self.label = QLabel(text, self)
+        sample = QLabel("Xg", self)
+        self._height = sample.sizeHint().height()
+        sample.deleteLater()
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt name
+        return QSize(self.label.sizeHint().width(), self._height)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt name
+        return QSize(0, self._height)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(ev)
+        self.label.setGeometry(self.rect())
 
 
 class _TickStrip(QWidget):
@@ -166,11 +195,12 @@ class TemporalSlider(QWidget):
         self.checkpoint_button.clicked.connect(self.checkpoint_action.trigger)
         self.bar.setContextMenuPolicy(Qt.CustomContextMenu)
         self.bar.customContextMenuRequested.connect(self._menu_requested)
-        self.label = QLabel(self)
+        # set on every move: a SteadyLabel, of a fixed width, so a move never re-lays the window out
+        self.label_holder = SteadyLabel(self)
+        self.label_holder.setFixedWidth(self.fontMetrics().horizontalAdvance("#0000000 · 2026-10-31 23:59:59 · 0,000,000/0,000,000") + 8)
+        self.label = self.label_holder.label
         self.label.setObjectName("sliderLabel")
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        # a fixed width: a label that resized with its text would re-lay the dock out on every move
-        self.label.setFixedWidth(self.fontMetrics().horizontalAdvance("#0000000 · 2026-10-31 23:59:59 · 0,000,000/0,000,000") + 8)
         self.ticks = _TickStrip(self)
 
         row = QHBoxLayout()
@@ -182,7 +212,7 @@ class TemporalSlider(QWidget):
         row.addWidget(self.head_button)
         row.addWidget(self.checkpoint_button)
         row.addSpacing(8)
-        row.addWidget(self.label)
+        row.addWidget(self.label_holder)
         col = QVBoxLayout(self)
         col.setContentsMargins(6, 2, 6, 0)
         col.setSpacing(0)

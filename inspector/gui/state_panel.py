@@ -37,7 +37,7 @@ from inspector.core import history as core_history
 
 from .tables import style_table
 from .frame_model import EMPTY, FrameData, FrameModel, MarkDelegate, Marks, RowPlan, marks_from_diff, plan_rows, prepare_frame
-from .slider import NAT, LatencyWatchdog, TemporalSlider
+from .slider import NAT, LatencyWatchdog, SteadyLabel, TemporalSlider
 from .workers import Cancelled, TaskRunner, describe
 
 #: Change log columns, what changed first (the log is narrower than the state table beside it).
@@ -182,10 +182,12 @@ class StatePanel(QWidget):
         self.build_button.setObjectName("historyButton")
         self.build_button.clicked.connect(self._build_button_clicked)
         self.build_button.hide()
-        self.summary = QLabel(self)
+        # set on every slider move: SteadyLabels, so a move never re-lays the window out
+        self.summary_holder = SteadyLabel(self)
+        self.summary_holder.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)  # must not widen the dock
+        self.summary = self.summary_holder.label
         self.summary.setObjectName("stateSummary")
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # must not widen the dock
 
         self.model = FrameModel(self)
         self.table = self._make_table("stateTable", self.model)
@@ -194,9 +196,10 @@ class StatePanel(QWidget):
         self.changes_table = self._make_table("changeLogTable", self.changes_model)
         self.changes_table.doubleClicked.connect(self._change_activated)
         self.changes_table.setToolTip("double-click a change to move the slider to it")
-        self.changes_title = QLabel("Select a row to see its changes", self)
+        self.changes_title_holder = SteadyLabel(self, "Select a row to see its changes")
+        self.changes_title_holder.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.changes_title = self.changes_title_holder.label
         self.changes_title.setObjectName("changeLogTitle")
-        self.changes_title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
@@ -205,13 +208,13 @@ class StatePanel(QWidget):
         top.addWidget(self.progress)
         top.addWidget(self.build_button)
         top.addSpacing(8)
-        top.addWidget(self.summary, 1)
+        top.addWidget(self.summary_holder, 1)
         top.addWidget(self.head_toggle)
         log = QWidget(self)
         log_layout = QVBoxLayout(log)
         log_layout.setContentsMargins(0, 0, 0, 0)
         log_layout.setSpacing(2)
-        log_layout.addWidget(self.changes_title)
+        log_layout.addWidget(self.changes_title_holder)
         log_layout.addWidget(self.changes_table, 1)
         self.splitter = QSplitter(Qt.Horizontal, self)
         self.splitter.setObjectName("stateSplitter")
@@ -502,6 +505,10 @@ class StatePanel(QWidget):
     def _apply(self, r: StateResult) -> None:
         fresh = r.frame.columns != self.model.frame.columns
         self.model.set_frame(r.frame, r.marks, r.plan)
+        # lay the rows out now rather than on the view's zero timer: the next repaint (the
+        # timeline's cursor line forces one of the whole window, QGraphicsView does that) then
+        # paints the table once, instead of once before that layout and again after it
+        self.table.doItemsLayout()
         if fresh:  # another projection (or its first rows): size the columns once, not per move
             _fit_columns(self.table)
         self.shown_position, self._shown_mode = r.position, r.mode
@@ -701,6 +708,9 @@ def _freeze_long_lived() -> None:
 
 def _fit_columns(table: QTableView) -> None:
     """Columns as wide as their contents (the rows in view), none wider than ``MAX_COLUMN_PX``."""
+    # the rows in view only: Qt's default also measures the next 1,000 rows, a Python data() call
+    # per cell, which froze the window for seconds when a 1M-event store's history was first shown
+    table.horizontalHeader().setResizeContentsPrecision(0)
     table.resizeColumnsToContents()
     h = table.horizontalHeader()
     for c in range(h.count()):

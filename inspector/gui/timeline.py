@@ -37,13 +37,35 @@ from .timeline_format import (OTHER, TYPE_COLORS, UTC, DateAxis, describe_bin, d
 from .workers import Cancelled, Task, TaskRunner, describe
 
 # Names imported from this module (by the tests too), wherever they are defined.
-__all__ = ["TYPE_COLORS", "DrawnBin", "Flag", "TimelineWidget", "describe_range", "local", "range_filter"]
+__all__ = ["TYPE_COLORS", "BarSeries", "DrawnBin", "Flag", "TimelineWidget", "describe_range", "local", "range_filter"]
 
 LEGEND_TYPES = 10  # types drawn and listed on their own; the rest are stacked as "other"
 DEBOUNCE_MS = 150
 FLAG_COLOR = "#8e24aa"  # checkpoint flags: apart from every type colour
 FLAG_ROWS = (0.97, 0.72, 0.47)  # label heights (fraction of the plot): a label that would overlap the one
 # before it takes the next row down
+
+
+class BarSeries(pg.BarGraphItem):
+    """pyqtgraph's ``BarGraphItem`` with its bounding rect worked out once per data.
+    ``BarGraphItem.boundingRect`` adds a pixel margin for its pen, mapping pixels to the view on
+    every call, and the view asks every bar item twice per repaint: each slider move repaints the
+    plot under the moving cursor line, so with a dozen series that was much of the GUI thread's
+    work per move. The bars' pen is a cosmetic hairline of the background colour, so its half
+    pixel beyond the bars needs no margin."""
+
+    def setOpts(self, **opts):  # noqa: N802 - pyqtgraph name
+        self._bounds = None
+        super().setOpts(**opts)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt name
+        if self._bounds is None:
+            xmn, xmx = self.dataBounds(ax=0)
+            ymn, ymx = self.dataBounds(ax=1)
+            if None in (xmn, xmx, ymn, ymx):
+                return QRectF()
+            self._bounds = QRectF(xmn, ymn, xmx - xmn, ymx - ymn)
+        return QRectF(self._bounds)
 
 
 @dataclass(frozen=True)
@@ -427,7 +449,7 @@ class TimelineWidget(QWidget):
             else:
                 heights = [float(b.counts.get(name, 0)) for b in self.bins]
             color = TYPE_COLORS.color(name)
-            item = pg.BarGraphItem(x0=x0, x1=x1, y0=list(base), height=heights, brush=color, pen=self._bar_pen)
+            item = BarSeries(x0=x0, x1=x1, y0=list(base), height=heights, brush=color, pen=self._bar_pen)
             item.setToolTip("")
             item.event_type = name
             self.plot_item.addItem(item)
