@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +124,7 @@ def _labels(categories) -> np.ndarray:
     got = _LABELS.get(key)
     if got is not None and got[0]() is categories:
         return got[1]
-    labels = categories.to_numpy(dtype=object)
+    labels = _to_objects(categories)
     labels.setflags(write=False)
     try:
         ref = weakref.ref(categories, lambda r, k=key: _forget_labels(k, r))
@@ -131,6 +132,23 @@ def _labels(categories) -> np.ndarray:
         return labels
     _LABELS[key] = (ref, labels)
     return labels
+
+
+#: Labels converted per call: each call holds the GIL, so the GUI thread waits at most one chunk.
+LABEL_CHUNK = 16_384
+
+
+def _to_objects(categories) -> np.ndarray:
+    """``categories.to_numpy(dtype=object)`` in chunks, letting other threads run between them
+    (the first frame of a history converts every column's pool: 300k labels each on 1M)."""
+    n = len(categories)
+    if n <= LABEL_CHUNK:
+        return categories.to_numpy(dtype=object)
+    out = np.empty(n, dtype=object)
+    for i in range(0, n, LABEL_CHUNK):
+        out[i:i + LABEL_CHUNK] = categories[i:i + LABEL_CHUNK].to_numpy(dtype=object)
+        time.sleep(0)  # give the GIL away: the GUI thread paints between chunks
+    return out
 
 
 def _forget_labels(key: int, ref: weakref.ref) -> None:
@@ -342,6 +360,45 @@ def plan_rows(old: FrameData, new: FrameData, max_runs: int = MAX_RUNS) -> RowPl
     return RowPlan(old, new, tuple(removed), tuple(added))
 
 
+class _MovingRows:
+    """The rows while runs of rows move: old row i (i >= 0) or new row ~i. Qt asks for the count on
+    every move but rarely for a row, so the list (a Python int per row: 10+ ms on a 300k-row read
+    model, on the GUI thread) is only built when a row is asked for, replaying the moves so far."""
+
+    def __init__(self, n: int) -> None:
+        self._base, self._n = n, n
+        self._moves: list[tuple[int, int, bool]] = []
+        self._rows: list[int] | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def remove(self, first: int, last: int) -> None:
+        self._n -= last - first + 1
+        self._apply(first, last, False)
+
+    def insert(self, first: int, last: int) -> None:
+        self._n += last - first + 1
+        self._apply(first, last, True)
+
+    def _apply(self, first: int, last: int, insert: bool) -> None:
+        rows = self._rows
+        if rows is None:
+            self._moves.append((first, last, insert))
+        elif insert:
+            rows[first:first] = [~j for j in range(first, last + 1)]
+        else:
+            del rows[first:last + 1]
+
+    def __getitem__(self, r: int) -> int:
+        if self._rows is None:
+            self._rows, moves = list(range(self._base)), self._moves
+            self._moves = []
+            for first, last, insert in moves:
+                self._apply(first, last, insert)
+        return self._rows[r]
+
+
 class FrameModel(QAbstractTableModel):
     """Rows of a ``FrameData``; colours and tooltips from ``Marks``."""
 
@@ -355,7 +412,7 @@ class FrameModel(QAbstractTableModel):
         self._strike = QFont()
         self._strike.setStrikeOut(True)
         self.resets = 0  # how often a new frame reset the model (tests, diagnostics)
-        self._view: list[int] | None = None  # while rows move: old row i, or new row ~i
+        self._view: _MovingRows | None = None  # while rows move: old row i, or new row ~i
         # change logs (sorted by position): rows [lo, hi) are at the slider's position, rows from
         # hi on after it
         self._split: tuple[int, int] | None = None
@@ -386,17 +443,17 @@ class FrameModel(QAbstractTableModel):
             return
         # While rows move the model shows old rows (by index >= 0) and new rows (by ~index), so
         # nothing is copied per run; every cell is refreshed from ``data`` at the end.
-        view = list(range(self._data.n_rows))
+        view = _MovingRows(self._data.n_rows)
         self._pending = data
         self._view = view
         try:
             for first, last in reversed(plan.removed):
                 self.beginRemoveRows(QModelIndex(), first, last)
-                del view[first:last + 1]
+                view.remove(first, last)
                 self.endRemoveRows()
             for first, last in plan.added:
                 self.beginInsertRows(QModelIndex(), first, last)
-                view[first:first] = [~j for j in range(first, last + 1)]
+                view.insert(first, last)
                 self.endInsertRows()
         finally:
             self._view = None

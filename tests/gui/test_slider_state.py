@@ -363,3 +363,32 @@ def test_reload_folds_new_events_into_the_history(qtbot, tmp_path, plugin_manage
     assert panel.model.index(row, col).data() == "1234.5"
     assert panel.model.index(row, col).data(MarkRole) == "changed"
     w.close()
+
+
+def test_moving_rows_match_a_plain_list_whenever_a_row_is_asked_for():
+    """The lazily built row list while runs move gives the rows a plain list would, whether a row
+    is asked for before, between or after the moves."""
+    import random
+
+    from inspector.gui.frame_model import _MovingRows
+
+    rng = random.Random(3)
+    for _ in range(200):
+        n = rng.randint(1, 40)
+        plain, lazy = list(range(n)), _MovingRows(n)
+        ask_at = rng.randint(0, 6)
+        for step in range(6):
+            if step == ask_at and plain:
+                assert lazy[rng.randrange(len(plain))] is not None
+            if plain and rng.random() < 0.5:
+                first = rng.randrange(len(plain))
+                last = rng.randint(first, min(len(plain) - 1, first + 3))
+                del plain[first:last + 1]
+                lazy.remove(first, last)
+            else:
+                first = rng.randint(0, len(plain))
+                last = first + rng.randint(0, 3)
+                plain[first:first] = [~j for j in range(first, last + 1)]
+                lazy.insert(first, last)
+            assert len(lazy) == len(plain)
+        assert [lazy[i] for i in range(len(plain))] == plain
