@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import (EXIT_ERROR, add_source, dumps, fail, filter_from, open_source, parse_when, plugins,
-                     run_gui, session)
+from .common import (EXIT_ERROR, add_filters, add_source, dumps, fail, filter_from, open_source, plugins, run_gui,
+                     session)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -193,16 +193,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     e = sub.add_parser("events", parents=[common], help="list events, filtered in SQL")
     add_source(e)
-    e.add_argument("--stream", metavar="S", help="exact stream name")
-    e.add_argument("--category", metavar="C", help="stream category (prefix before the separator, e.g. order)")
-    e.add_argument("--type", action="append", metavar="T", help="event type (repeat or comma-separate)")
-    e.add_argument("--after", type=int, metavar="P", help="positions greater than P")
-    e.add_argument("--before", type=int, metavar="P", help="positions less than P")
-    e.add_argument("--since", type=parse_when, metavar="ISO", help="recorded at or after this time")
-    e.add_argument("--until", type=parse_when, metavar="ISO", help="recorded before this time")
-    e.add_argument("--actor", metavar="A")
-    e.add_argument("--correlation", metavar="C", help="correlation id")
-    e.add_argument("--text", metavar="Q", help="case-insensitive text search in payloads")
+    add_filters(e)
     e.add_argument("--limit", type=int, default=100, metavar="N", help="at most N events (0: all); default 100")
     e.add_argument("--desc", action="store_true", help="newest first")
     e.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")

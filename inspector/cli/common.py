@@ -127,6 +127,33 @@ def dumps(obj: Any) -> str:
         return json.dumps(json_safe(obj), ensure_ascii=False, default=str, allow_nan=False)
 
 
+def add_filters(p: argparse.ArgumentParser, category_help: str = "stream category (prefix before the separator, "
+                "e.g. order)", after_help: str = "positions greater than P") -> None:
+    """The event filters (``events``, ``tail``, exports; ``filter_from`` reads them)."""
+    p.add_argument("--stream", metavar="S", help="exact stream name")
+    p.add_argument("--category", metavar="C", help=category_help)
+    p.add_argument("--type", action="append", metavar="T", help="event type (repeat or comma-separate)")
+    p.add_argument("--after", type=int, metavar="P", help=after_help)
+    p.add_argument("--before", type=int, metavar="P", help="positions less than P")
+    p.add_argument("--since", type=parse_when, metavar="ISO", help="recorded at or after this time")
+    p.add_argument("--until", type=parse_when, metavar="ISO", help="recorded before this time")
+    p.add_argument("--actor", metavar="A")
+    p.add_argument("--correlation", metavar="C", help="correlation id")
+    p.add_argument("--text", metavar="Q", help="case-insensitive text search in payloads")
+
+
+def listed(items: list[Any], row: Any, empty: str) -> tuple[list[Any], str]:
+    """(JSON, text) of a book's ``items`` (those with ``to_json``): one ``row(item)`` line each,
+    or ``empty`` when there are none."""
+    return [x.to_json() for x in items], ("\n".join(row(x) for x in items) if items else empty)
+
+
+def print_result(args: argparse.Namespace, out: Any, text: str) -> int:
+    """``out`` as indented JSON with ``--format json``, else ``text``; exit code 0."""
+    print(json.dumps(out, indent=2, ensure_ascii=False) if args.format == "json" else text)
+    return 0
+
+
 def filter_from(args: argparse.Namespace):
     from ..core.model import EventFilter
 

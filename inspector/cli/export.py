@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from .common import EXIT_ERROR, add_source, filter_from, open_source, parse_when
+from .common import EXIT_ERROR, add_filters, add_source, filter_from, open_source, parse_when
 
 
 def _progress(label: str):
@@ -55,10 +55,15 @@ def _record(args: argparse.Namespace, opened: Any, what: str, path: Any, **param
     from ..core.export import filter_to_json
     from ..core.oplog_records import record_export
 
-    flt = filter_to_json(filter_from(args))
-    flt["text"] = bool(flt.get("text"))
+    if getattr(args, "what", "events") == "events":  # state and diff exports take no filter
+        flt = filter_to_json(filter_from(args))
+        flt["text"] = bool(flt.get("text"))
+        params = {"filter": flt, **params}
+    else:
+        params = {"at": getattr(args, "at", None), "from": getattr(args, "from_", None),
+                  "to": getattr(args, "to", None), **params}
     record_export(path, what=what, actor=getattr(args, "made_by", None), role=opened.role, store=opened,
-                  params={"filter": flt, **params})
+                  params=params)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -208,20 +213,6 @@ def _recorded_layout(bundle: str) -> str | None:
 
 
 # -- arguments ------------------------------------------------------------------------------------
-
-
-def add_filters(p: argparse.ArgumentParser) -> None:
-    """The ``events`` command's filters (``common.filter_from`` reads them)."""
-    p.add_argument("--stream", metavar="S", help="exact stream name")
-    p.add_argument("--category", metavar="C", help="stream category (prefix before the separator, e.g. order)")
-    p.add_argument("--type", action="append", metavar="T", help="event type (repeat or comma-separate)")
-    p.add_argument("--after", type=int, metavar="P", help="positions greater than P")
-    p.add_argument("--before", type=int, metavar="P", help="positions less than P")
-    p.add_argument("--since", type=parse_when, metavar="ISO", help="recorded at or after this time")
-    p.add_argument("--until", type=parse_when, metavar="ISO", help="recorded before this time")
-    p.add_argument("--actor", metavar="A")
-    p.add_argument("--correlation", metavar="C", help="correlation id")
-    p.add_argument("--text", metavar="Q", help="case-insensitive text search in payloads")
 
 
 def _late_common() -> argparse.ArgumentParser:

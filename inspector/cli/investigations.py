@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import Any, Callable
 
 from .common import add_source, dumps, open_source
 
@@ -59,49 +59,58 @@ def _print(rows: list[dict], fmt: str, columns: tuple[str, ...]) -> None:
         print("  ".join(cells).rstrip())
 
 
-def cmd_bookmark(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, add: Callable[[Any, Any], Any], remove: Callable[[Any, str], Any],
+         items: Callable[[Any], list], columns: tuple[str, ...]) -> int:
+    """The ``add``, ``remove`` or ``list`` action of ``bookmark`` or ``note`` on the store's book:
+    ``add(opened, book)``, ``remove(book, id)``, ``items(book)`` listed under ``columns``."""
     opened, book = _book(args)
     try:
         if args.action == "add":
-            ev = _find_event(opened.store, args.event)
-            b = book.add_bookmark(ev.position, ev.event_id, args.label or "", args.note or "", args.actor,
-                                  ev.type, ev.stream)
-            print(dumps(b.to_json()))
+            print(dumps(add(opened, book).to_json()))
         elif args.action == "remove":
-            print(dumps(book.remove_bookmark(args.id).to_json()))
+            print(dumps(remove(book, args.id).to_json()))
         else:
-            rows = [b.to_json() for b in book.bookmarks()]
-            _print(rows, args.format, ("id", "position", "event_type", "stream", "label", "note", "actor", "created_at"))
+            _print([x.to_json() for x in items(book)], args.format, columns)
     finally:
         opened.store.close()
     return 0
+
+
+def cmd_bookmark(args: argparse.Namespace) -> int:
+    def add(opened, book):
+        ev = _find_event(opened.store, args.event)
+        return book.add_bookmark(ev.position, ev.event_id, args.label or "", args.note or "", args.actor, ev.type,
+                                 ev.stream)
+
+    return _run(args, add, lambda book, i: book.remove_bookmark(i), lambda book: book.bookmarks(),
+                ("id", "position", "event_type", "stream", "label", "note", "actor", "created_at"))
 
 
 def cmd_note(args: argparse.Namespace) -> int:
-    opened, book = _book(args)
-    try:
-        if args.action == "add":
-            if args.checkpoint:
-                from ..core.checkpoints import CheckpointBook
+    def add(opened, book):
+        if args.checkpoint:
+            from ..core.checkpoints import CheckpointBook
 
-                CheckpointBook.for_store(opened).get(args.checkpoint)  # a checkpoint of this store, or say so
-            print(dumps(book.add_note(args.text, args.checkpoint, args.actor).to_json()))
-        elif args.action == "remove":
-            print(dumps(book.remove_note(args.id).to_json()))
-        else:
-            rows = [n.to_json() for n in book.notes(getattr(args, "checkpoint", None))]
-            _print(rows, args.format, ("id", "checkpoint", "text", "actor", "created_at"))
-    finally:
-        opened.store.close()
-    return 0
+            CheckpointBook.for_store(opened).get(args.checkpoint)  # a checkpoint of this store, or say so
+        return book.add_note(args.text, args.checkpoint, args.actor)
+
+    return _run(args, add, lambda book, i: book.remove_note(i),
+                lambda book: book.notes(getattr(args, "checkpoint", None)),
+                ("id", "checkpoint", "text", "actor", "created_at"))
+
+
+def _command(sub: Any, common: argparse.ArgumentParser, name: str, func: Callable, help: str, description: str):
+    """``inspector NAME URL ACTION``: the subparsers for its actions."""
+    p = sub.add_parser(name, parents=[common], help=help, description=description)
+    add_source(p, optional=False)
+    p.set_defaults(func=func)
+    return p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    b = sub.add_parser("bookmark", parents=[common], help="bookmarks on events, kept in the inspector's own data",
-                       description="Bookmark events of a store (kept per store in the inspector's data directory, "
-                                   "never in the store; included in evidence bundles).")
-    add_source(b, optional=False)
-    bs = b.add_subparsers(dest="action", metavar="ACTION", required=True)
+    bs = _command(sub, common, "bookmark", cmd_bookmark, "bookmarks on events, kept in the inspector's own data",
+                  "Bookmark events of a store (kept per store in the inspector's data directory, never in the store; "
+                  "included in evidence bundles).")
     a = bs.add_parser("add", help="bookmark an event")
     a.add_argument("--event", required=True, metavar="ID|#POS", help="the event's id, or #position")
     a.add_argument("--label", metavar="L", help="a short label")
@@ -111,13 +120,10 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--format", choices=("table", "json"), default="table")
     rm = bs.add_parser("remove", help="remove a bookmark")
     rm.add_argument("id", metavar="ID", help="the bookmark's id (b3, or 3)")
-    b.set_defaults(func=cmd_bookmark)
 
-    n = sub.add_parser("note", parents=[common], help="notes on checkpoints or on the investigation",
-                       description="Notes on a store's investigation, free or on a checkpoint (kept per store in the "
-                                   "inspector's data directory; included in evidence bundles).")
-    add_source(n, optional=False)
-    ns = n.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ns = _command(sub, common, "note", cmd_note, "notes on checkpoints or on the investigation",
+                  "Notes on a store's investigation, free or on a checkpoint (kept per store in the inspector's data "
+                  "directory; included in evidence bundles).")
     a = ns.add_parser("add", help="write a note")
     a.add_argument("text", metavar="TEXT")
     a.add_argument("--checkpoint", metavar="NAME", help="on this checkpoint (inspector checkpoint list)")
@@ -127,4 +133,3 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--format", choices=("table", "json"), default="table")
     rm = ns.add_parser("remove", help="remove a note")
     rm.add_argument("id", metavar="N", help="the note's id (n2, or 2)")
-    n.set_defaults(func=cmd_note)

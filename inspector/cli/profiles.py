@@ -5,10 +5,10 @@ kept."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from .common import listed, print_result
 
 
 def _row(p: Any) -> str:
@@ -33,11 +33,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         p = book.remove(args.name)
         out, text = p.to_json(), f"removed profile {p.name!r}"
     else:
-        items = book.list()
-        out = [p.to_json() for p in items]
-        text = "\n".join(_row(p) for p in items) if items else "no profiles yet (inspector profile add NAME URL --role R)"
-    print(json.dumps(out, indent=2, ensure_ascii=False) if args.format == "json" else text)
-    return 0
+        out, text = listed(book.list(), _row, "no profiles yet (inspector profile add NAME URL --role R)")
+    return print_result(args, out, text)
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:

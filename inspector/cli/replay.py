@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from .common import add_source, open_source, parse_when
+from .common import add_source, listed, open_source, parse_when, print_result
 
 
 def _progress(what: str):
@@ -61,13 +61,10 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
             c = book.remove(args.name)
             out, text = c.to_json(), f"removed checkpoint {c.name!r} (#{c.position})"
         else:
-            items = book.list()
-            out = [c.to_json() for c in items]
-            text = "\n".join(_checkpoint_row(c) for c in items) if items else "no checkpoints for this store yet"
+            out, text = listed(book.list(), _checkpoint_row, "no checkpoints for this store yet")
     finally:
         opened.store.close()
-    print(json.dumps(out, indent=2, ensure_ascii=False) if args.format == "json" else text)
-    return 0
+    return print_result(args, out, text)
 
 
 def _projections(args: argparse.Namespace) -> list[Any]:

@@ -9,7 +9,7 @@ import shutil
 import sys
 from typing import Any
 
-from .common import add_source, dumps, filter_from, open_source, parse_when
+from .common import add_filters, add_source, dumps, filter_from, open_source
 
 
 def _cut(v: Any, width: int) -> str:
@@ -74,17 +74,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                                    "stores whose writers NOTIFY (the eventsourcing library), wakes on the "
                                    "notification at once.")
     add_source(t)
-    t.add_argument("--stream", metavar="S", help="exact stream name")
-    t.add_argument("--category", metavar="C", help="stream category")
-    t.add_argument("--type", action="append", metavar="T", help="event type (repeat or comma-separate)")
-    t.add_argument("--after", type=int, metavar="P", help="start after position P (default: the head now, so only "
-                   "events appended from now on)")
-    t.add_argument("--before", type=int, metavar="P", help="positions less than P")
-    t.add_argument("--since", type=parse_when, metavar="ISO", help="recorded at or after this time")
-    t.add_argument("--until", type=parse_when, metavar="ISO", help="recorded before this time")
-    t.add_argument("--actor", metavar="A")
-    t.add_argument("--correlation", metavar="C", help="correlation id")
-    t.add_argument("--text", metavar="Q", help="case-insensitive text search in payloads")
+    add_filters(t, category_help="stream category", after_help="start after position P (default: the head now, so "
+                "only events appended from now on)")
     t.add_argument("--format", choices=("table", "jsonl"), default="table")
     t.add_argument("--limit", type=int, default=0, metavar="N", help="stop after N events (default: never)")
     t.add_argument("--interval", type=float, default=0.5, metavar="S", help="first poll interval while idle (seconds)")

@@ -14,11 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .command_log import _reader, batches, id_match
-from .dialects import Dialect
 from .errors import UnsupportedFilter
 from .model import EventFilter
 from .rows import parse_time, text
-from .store import EventStore
+from .store import EventStore, time_bound
 from .submit import AUDIT_TABLE, audit_schema, audit_table_for
 
 UTC = dt.timezone.utc
@@ -81,24 +80,6 @@ Fetched = list[tuple[AuditEntry, tuple]]  # rows in the source's order, each wit
 
 def _aware(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def time_bound(q: Dialect, expr: str, kind: str, ctype: str, value: dt.datetime, param: str
-               ) -> tuple[str, str, Any]:
-    """(SQL for the time, SQL for the bound ``:param``, the value to bind), as
-    ``EventStore._time_bound`` does for events: native comparison where the column is a time type
-    on a server (its index stays usable), else both sides through the same epoch conversion."""
-    value = _aware(value)
-    if q.name in ("postgresql", "mysql") and kind == "timestamp":
-        aware = q.name == "postgresql" and ("with time zone" in ctype or ctype == "timestamptz")
-        return expr, f":{param}", value if aware else value.replace(tzinfo=None)
-    if kind == "epoch_s":
-        bound: Any = value.timestamp()
-    elif kind == "epoch_ms":
-        bound = round(value.timestamp() * 1000)
-    else:
-        bound = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return q.epoch(expr, kind), q.epoch(f":{param}", kind), bound
 
 
 def _keyset(t: str | None, i: str, after: tuple | None, newest_first: bool) -> tuple[str, dict[str, Any]]:

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,6 +35,7 @@ from sqlalchemy.engine import make_url
 from .errors import InspectorError, UnsupportedFilter
 from .model import EventFilter
 from .store import EventStore
+from .store_files import read_store_json, write_json
 
 UTC = dt.timezone.utc
 BOOK_FORMAT = "inspector.checkpoints/1"
@@ -335,36 +334,14 @@ class CheckpointBook:
         return cls(StoreIdentity.of(store))
 
     def _load(self) -> list[Checkpoint]:
-        if not self.path.exists():
-            return []
-        try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(doc, dict) or doc.get("format") != BOOK_FORMAT:
-                raise ValueError(f"format is {doc.get('format') if isinstance(doc, dict) else None!r}, "
-                                 f"not {BOOK_FORMAT!r}")
-            items = [Checkpoint.from_json(c) for c in doc["checkpoints"]]
-            if StoreIdentity.from_json(doc["store"]) != self.identity:
-                raise ValueError(f"it belongs to {doc['store'].get('url')}")
-        except Exception as e:  # noqa: BLE001 - any defect: say so, touch nothing
-            why = " ".join(str(e).split())[:200] or type(e).__name__
-            raise CheckpointBookError(f"checkpoint file {self.path} cannot be read ({why}); "
-                                      "fix it or move it away (it was left as it is)") from None
-        return items
+        items = read_store_json(self.path, BOOK_FORMAT, self.identity,
+                                lambda doc: [Checkpoint.from_json(c) for c in doc["checkpoints"]],
+                                CheckpointBookError, "checkpoint")
+        return items if items is not None else []
 
     def _save(self, items: list[Checkpoint]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"format": BOOK_FORMAT, "store": self.identity.to_json(),
-               "checkpoints": [c.to_json() for c in sorted(items, key=lambda c: (c.position, c.name))]}
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, ensure_ascii=False, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, {"format": BOOK_FORMAT, "store": self.identity.to_json(),
+                               "checkpoints": [c.to_json() for c in sorted(items, key=lambda c: (c.position, c.name))]})
 
     def list(self) -> list[Checkpoint]:
         """All checkpoints, by position (then name)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import decimal
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .errors import InspectorError

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from .checkpoints import StoreIdentity, book_path, data_dir, parse_iso
 from .errors import InspectorError
+from .store_files import read_store_json, write_json
 
 UTC = dt.timezone.utc
 FORMAT = "inspector.investigations/1"
@@ -108,6 +107,15 @@ class _Doc:
     next_note: int
 
 
+def _parse(doc: Mapping[str, Any]) -> _Doc:
+    bookmarks = [Bookmark.from_json(b) for b in doc.get("bookmarks") or []]
+    notes = [Note.from_json(n) for n in doc.get("notes") or []]
+    nxt = doc.get("next") or {}
+    nb = max([int(nxt.get("bookmark", 1))] + [_num(b.id) + 1 for b in bookmarks])
+    nn = max([int(nxt.get("note", 1))] + [_num(n.id) + 1 for n in notes])
+    return _Doc(bookmarks, notes, nb, nn)
+
+
 class InvestigationBook:
     """The bookmarks and notes of one store, in one JSON file::
 
@@ -130,41 +138,14 @@ class InvestigationBook:
 
     # -- file ------------------------------------------------------------------------------------
     def _load(self) -> _Doc:
-        if not self.path.exists():
-            return _Doc([], [], 1, 1)
-        try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-                raise ValueError(f"format is {doc.get('format') if isinstance(doc, dict) else None!r}, not {FORMAT!r}")
-            if StoreIdentity.from_json(doc["store"]) != self.identity:
-                raise ValueError(f"it belongs to {doc['store'].get('url')}")
-            bookmarks = [Bookmark.from_json(b) for b in doc.get("bookmarks") or []]
-            notes = [Note.from_json(n) for n in doc.get("notes") or []]
-            nxt = doc.get("next") or {}
-            nb = max([int(nxt.get("bookmark", 1))] + [_num(b.id) + 1 for b in bookmarks])
-            nn = max([int(nxt.get("note", 1))] + [_num(n.id) + 1 for n in notes])
-        except Exception as e:  # noqa: BLE001 - any defect: say so, touch nothing
-            why = " ".join(str(e).split())[:200] or type(e).__name__
-            raise InvestigationError(f"investigation file {self.path} cannot be read ({why}); "
-                                     "fix it or move it away (it was left as it is)") from None
-        return _Doc(bookmarks, notes, nb, nn)
+        doc = read_store_json(self.path, FORMAT, self.identity, _parse, InvestigationError, "investigation")
+        return doc if doc is not None else _Doc([], [], 1, 1)
 
     def _save(self, doc: _Doc) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        out = {"format": FORMAT, "store": self.identity.to_json(),
-               "next": {"bookmark": doc.next_bookmark, "note": doc.next_note},
-               "bookmarks": [b.to_json() for b in _by_position(doc.bookmarks)],
-               "notes": [n.to_json() for n in sorted(doc.notes, key=lambda n: _num(n.id))]}
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(out, f, ensure_ascii=False, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, {"format": FORMAT, "store": self.identity.to_json(),
+                               "next": {"bookmark": doc.next_bookmark, "note": doc.next_note},
+                               "bookmarks": [b.to_json() for b in _by_position(doc.bookmarks)],
+                               "notes": [n.to_json() for n in sorted(doc.notes, key=lambda n: _num(n.id))]})
 
     # -- bookmarks -------------------------------------------------------------------------------
     def bookmarks(self) -> list[Bookmark]:
@@ -201,14 +182,7 @@ class InvestigationBook:
         raise InvestigationError(f"no bookmark {bookmark_id!r} for this store")
 
     def remove_bookmark(self, bookmark_id: str) -> Bookmark:
-        doc = self._load()
-        bid = _id(bookmark_id, "b")
-        gone = [b for b in doc.bookmarks if b.id == bid]
-        if not gone:
-            raise InvestigationError(f"no bookmark {bookmark_id!r} for this store (inspector bookmark URL list)")
-        doc.bookmarks = [b for b in doc.bookmarks if b.id != bid]
-        self._save(doc)
-        return gone[0]
+        return self._remove("bookmark", bookmark_id)
 
     # -- notes -----------------------------------------------------------------------------------
     def notes(self, checkpoint: str | None = None) -> list[Note]:
@@ -228,12 +202,17 @@ class InvestigationBook:
         return n
 
     def remove_note(self, note_id: str) -> Note:
+        return self._remove("note", note_id)
+
+    def _remove(self, what: str, item_id: str) -> Any:
+        """Forget the bookmark or note (``what``) ``item_id``."""
         doc = self._load()
-        nid = _id(note_id, "n")
-        gone = [n for n in doc.notes if n.id == nid]
+        iid = _id(item_id, what[0])
+        items = getattr(doc, what + "s")
+        gone = [x for x in items if x.id == iid]
         if not gone:
-            raise InvestigationError(f"no note {note_id!r} for this store (inspector note URL list)")
-        doc.notes = [n for n in doc.notes if n.id != nid]
+            raise InvestigationError(f"no {what} {item_id!r} for this store (inspector {what} URL list)")
+        setattr(doc, what + "s", [x for x in items if x.id != iid])
         self._save(doc)
         return gone[0]
 

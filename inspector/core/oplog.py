@@ -40,13 +40,13 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import InspectorError
+from .store_files import write_atomic
 
 FORMAT = "inspector.operator-log/1"
 HEAD_FORMAT = "inspector.operator-log-head/1"
@@ -263,16 +263,7 @@ def _read_head(path: Path) -> dict[str, Any] | None:
 
 def _write_head(path: Path, seq: int, digest: str) -> None:
     hp = head_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=hp.name + ".", suffix=".tmp", dir=hp.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(canonical({"format": HEAD_FORMAT, "seq": seq, "hash": digest}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, hp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(hp, canonical({"format": HEAD_FORMAT, "seq": seq, "hash": digest}) + "\n")
     _fsync_dir(hp.parent)
 
 

@@ -9,9 +9,7 @@ has no ceiling, and its default role is ``roles.DEFAULT_ROLE`` (viewer)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from .connect import normalize_url
 from .errors import InspectorError
 from .roles import DEFAULT_ROLE, Role, RoleError
+from .store_files import write_json
 
 FORMAT = "inspector-profiles/1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -128,16 +127,7 @@ class ProfileBook:
 
     def _write(self, profiles: Iterable[Profile]) -> None:
         doc = {"format": FORMAT, "profiles": [p.to_json() for p in sorted(profiles, key=lambda p: p.name)]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".profiles-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, indent=2, ensure_ascii=False)
-                f.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, doc, newline=True, tmp_prefix=".profiles-", tmp_suffix=".json", durable=False)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from .detect import Detection, LayoutCandidate, LayoutDefinition, choose, detect
 from .layout import Layout, load_mapping
 from .roles import MaskRule, Role, RoleStore
 from .schema import reflect
+from .store import EventStore
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,28 @@ def is_uuid(v: str) -> bool:
     return True
 
 
+def time_bound(q: Dialect, expr: str | None, kind: str, ctype: str, value: dt.datetime, param: str
+               ) -> tuple[str | None, str, Any]:
+    """(SQL for the time ``expr`` of kind ``kind`` and column type ``ctype``, SQL for the bound
+    ``:param``, the value to bind): how events (``EventStore``) and command logs
+    (``audit_sources``) are filtered by time."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if q.name in ("postgresql", "mysql") and kind == "timestamp":
+        # compare the column itself (its index stays usable); a column without a zone holds UTC,
+        # so it gets a naive UTC value (an aware one would be converted with the session's zone)
+        aware = q.name == "postgresql" and ("with time zone" in ctype or ctype == "timestamptz")
+        return expr, f":{param}", value if aware else value.replace(tzinfo=None)
+    # Elsewhere both sides go through the same epoch conversion, so an event exactly at the
+    # bound compares equal (a Python float against julianday() arithmetic may not).
+    if kind == "epoch_s":
+        bound: Any = value.timestamp()
+    elif kind == "epoch_ms":
+        bound = round(value.timestamp() * 1000)
+    else:
+        bound = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return q.epoch(expr, kind) if expr else None, q.epoch(f":{param}", kind), bound
+
+
 @dataclass(frozen=True)
 class StoreBounds:
     events: int
@@ -170,23 +192,7 @@ class EventStore:
                 f"layout {self.layout.name} keeps event times only inside encoded payloads, so the "
                 "database cannot filter by time; filter by position instead"
             )
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        e = self.expr("recorded_at")
-        if self.dialect.name in ("postgresql", "mysql") and kind == "timestamp":
-            # compare the column itself (its index stays usable); a column without a zone holds UTC,
-            # so it gets a naive UTC value (an aware one would be converted with the session's zone)
-            ctype = self.column_type("recorded_at")
-            aware = self.dialect.name == "postgresql" and ("with time zone" in ctype or ctype == "timestamptz")
-            return e, f":{param}", value if aware else value.replace(tzinfo=None)
-        # Elsewhere both sides go through the same epoch conversion, so an event exactly at the
-        # bound compares equal (a Python float against julianday() arithmetic may not).
-        if kind == "epoch_s":
-            bound: Any = value.timestamp()
-        elif kind == "epoch_ms":
-            bound = round(value.timestamp() * 1000)
-        else:
-            bound = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return self.time_epoch_expr(), self.dialect.epoch(f":{param}", kind), bound
+        return time_bound(self.dialect, self.expr("recorded_at"), kind, self.column_type("recorded_at"), value, param)
 
     def where(self, flt: EventFilter) -> tuple[str, dict[str, Any]]:
         clauses: list[str] = []

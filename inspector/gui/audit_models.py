@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 
 from inspector.core.audit import SOURCE_FIRST_EVENT, audit_table, who_changed
 
 from .event_model import local_time
 from .frame_model import display
+from .preview_views import _Table
 from .workers import Cancelled, TaskRunner, describe
 
 PAGE_SIZE = 200
@@ -65,12 +66,12 @@ def load_who(store, history, key, field):
     return rows, cells
 
 
-class RowsModel(QAbstractTableModel):
+class RowsModel(_Table):
     """Read-only rows whose display texts were made on a worker: ``data`` is a tuple lookup."""
 
     def __init__(self, headers: Sequence[str], numeric: Sequence[int] = (), parent=None):
         super().__init__(parent)
-        self.headers = tuple(headers)
+        self.columns = tuple(headers)
         self.numeric = frozenset(numeric)
         self.items: list[Any] = []
         self._cells: list[tuple[tuple[str, ...], str]] = []
@@ -89,11 +90,9 @@ class RowsModel(QAbstractTableModel):
         self._cells += cells
         self.endInsertRows()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt name
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt name
-        return 0 if parent.isValid() else len(self.headers)
+    @property
+    def rows(self) -> list[Any]:  # what ``_Table`` counts
+        return self.items
 
     def data(self, index, role: int = Qt.DisplayRole) -> Any:
         if not index.isValid():
@@ -108,14 +107,6 @@ class RowsModel(QAbstractTableModel):
         if role == Qt.UserRole:
             return self.items[index.row()]
         return None
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole) -> Any:  # noqa: N802 - Qt name
-        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
-            return self.headers[section]
-        return None
-
-    def flags(self, index) -> Qt.ItemFlag:
-        return Qt.ItemIsEnabled | Qt.ItemIsSelectable if index.isValid() else Qt.NoItemFlags
 
 
 class AuditModel(RowsModel):

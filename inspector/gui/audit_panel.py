@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from PySide6.QtCore import QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QPalette
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy,
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from inspector.core.audit import SOURCE_FIRST_EVENT, STAND_IN_NOTE, audit_facets
@@ -23,6 +23,7 @@ from inspector.core.audit_sources import correlation_usable
 from inspector.core.roles import role_of
 
 from .audit_models import AuditModel, RowsModel, WHO_COLUMNS, load_who
+from .panels import add_bottom_dock
 from .tables import style_table
 from .workers import Cancelled, TaskRunner, describe
 
@@ -298,14 +299,7 @@ class Audit(QObject):
         super().__init__(window)
         self.w = window
         self.panel = AuditPanel(window.runner, window)
-        dock = QDockWidget("Audit", window)
-        dock.setObjectName("auditDock")
-        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
-        dock.setWidget(self.panel)
-        window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-        window.tabifyDockWidget(window.lineage_dock, dock)
-        window.lineage_dock.raise_()
-        self.dock = dock
+        self.dock = add_bottom_dock(window, self.panel, "Audit", "auditDock", window.lineage_dock)
         window.sig_store_changed.connect(lambda opened: self.panel.set_store(opened.store if opened else None))
         self.panel.sig_correlation_requested.connect(window.show_correlation)
         self.panel.sig_position_requested.connect(window.select_position)

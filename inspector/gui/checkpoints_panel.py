@@ -16,20 +16,15 @@ from typing import Any, Mapping
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
     QMessageBox,
     QPushButton,
     QSizePolicy,
-    QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -39,6 +34,8 @@ from inspector.core.checkpoints import Checkpoint, CheckpointBook, make_checkpoi
 from inspector.core.errors import InspectorError
 from inspector.core.model import EventFilter
 
+from .dialog_parts import ok_cancel
+from .panels import empty_label, error_label, list_layout, list_tree
 from .slider import local_text
 from .timeline import Flag
 from .workers import Cancelled, TaskRunner, describe
@@ -122,35 +119,14 @@ class CheckpointsPanel(QWidget):
         self.title = QLabel(self)
         self.title.setObjectName("checkpointsSummary")
         self.title.setToolTip("checkpoints are kept in the inspector's own data for this store, never in the store")
-        self.tree = QTreeWidget(self)
-        self.tree.setObjectName("checkpointTree")
-        self.tree.setColumnCount(len(COLUMNS))
-        self.tree.setHeaderLabels(COLUMNS)
-        self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setAlternatingRowColors(True)
-        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.tree = list_tree(self, "checkpointTree", COLUMNS, ("before-pricing-bot", "#0000000", "2026-10-20 09:18:45",
+                                                                "before correlation a087b32f"))
         self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._menu_requested)
         self.tree.itemDoubleClicked.connect(lambda *_: self.goto_selected())
         self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
-        h = self.tree.header()
-        h.setStretchLastSection(True)
-        h.setSectionResizeMode(QHeaderView.Interactive)
-        fm = self.fontMetrics()
-        for col, sample in enumerate(("before-pricing-bot", "#0000000", "2026-10-20 09:18:45",
-                                      "before correlation a087b32f")):
-            h.resizeSection(col, fm.horizontalAdvance(sample) + 24)
-        self.empty = QLabel(EMPTY_TEXT, self)
-        self.empty.setObjectName("checkpointsEmpty")
-        self.empty.setWordWrap(True)
-        self.empty.setForegroundRole(QPalette.PlaceholderText)
-        self.empty.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        self.message = QLabel(self)
-        self.message.setObjectName("checkpointsMessage")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b71c1c;")
-        self.message.hide()
+        self.empty = empty_label(self, EMPTY_TEXT, "checkpointsEmpty")
+        self.message = error_label(self, "checkpointsMessage")
 
         self.goto_button = QPushButton("Go to", self)
         self.goto_button.setObjectName("checkpointGoto")
@@ -165,19 +141,8 @@ class CheckpointsPanel(QWidget):
         self.remove_button.setToolTip("forget this checkpoint (the store is not touched)")
         self.remove_button.clicked.connect(self._remove_clicked)
 
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.title)
-        top.addStretch(1)
-        for b in (self.goto_button, self.preview_button, self.remove_button):
-            top.addWidget(b)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
-        layout.setSpacing(4)
-        layout.addLayout(top)
-        layout.addWidget(self.message)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.empty, 1)
+        list_layout(self, self.title, (self.goto_button, self.preview_button, self.remove_button), self.message,
+                    self.tree, self.empty)
         self._fill()
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt name
@@ -368,19 +333,12 @@ class CheckpointDialog(QDialog):
         self.replace_box = QCheckBox("Replace the checkpoint of that name", self)
         self.replace_box.setObjectName("checkpointReplace")
         self.replace_box.hide()
-        self.error = QLabel(self)
-        self.error.setObjectName("checkpointError")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b71c1c;")
-        self.error.hide()
+        self.error = error_label(self, "checkpointError")
         hint = QLabel("Kept in the inspector's own data for this store; the store itself is never written.", self)
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.PlaceholderText)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        self.buttons.button(QDialogButtonBox.Ok).setText("Add checkpoint")
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = ok_cancel(self, "Add checkpoint", self.submit)
         self.name_edit.textChanged.connect(self._name_changed)
 
         form = QFormLayout()

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -34,7 +33,6 @@ from PySide6.QtWidgets import (
 
 from inspector.core.commands import CommandError
 from inspector.core.compensate import CompensationPlan, Composer, Speculation
-from inspector.core.errors import InspectorError
 from inspector.core.oplog_records import compensation_summary, record_export
 from inspector.core.replay import ReplayPlan
 
@@ -42,6 +40,7 @@ from .composer_forms import StepEditor
 from .composer_submit import SubmitPanel, submitter_for
 from .composer_tasks import change, prepare
 from .composer_views import ResidualView, StepsModel, speculation_summary
+from .dialog_parts import busy_row, export_reported, report, result_label, show_progress, title_label
 from .oplog_gui import warn
 from .preview_request import PreviewRequest
 from .preview_views import _titled, fit_columns, make_table, plural
@@ -80,11 +79,7 @@ class ComposerDialog(QDialog):
         self.submitter = submitter_for(manager, replay_plan.store.layout)
         first_version = self.submitter.first_version if self.submitter is not None else 1
 
-        title = QLabel(f"Compensate: {request.title() if request is not None else replay_plan.kind}", self)
-        big = title.font()
-        big.setPointSizeF(big.pointSizeF() * 1.25)
-        big.setBold(True)
-        title.setFont(big)
+        title = title_label(f"Compensate: {request.title() if request is not None else replay_plan.kind}", self)
         sub = QLabel(self)
         sub.setWordWrap(True)
         sub.setTextFormat(Qt.RichText)
@@ -92,12 +87,7 @@ class ComposerDialog(QDialog):
         sub.setText(f"{html.escape(replay_plan.store.url)} · layout {html.escape(replay_plan.store.layout)} · "
                     f"head #{replay_plan.head_position:,}. Commands appended after the head that bring the read "
                     "models to the replay's result. Nothing is written until you submit.")
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(12)
-        self.busy = QLabel("Starting…", self)
-        self.busy.setObjectName("composerBusy")
+        self.busy, self.progress, busy = busy_row(self, "composerBusy")
         self.notes = QLabel(self)
         self.notes.setObjectName("composerNotes")
         self.notes.setWordWrap(True)
@@ -166,18 +156,11 @@ class ComposerDialog(QDialog):
         split.setSizes([330, 420])
         split.setChildrenCollapsible(False)
 
-        self.result = QLabel(self)
-        self.result.setObjectName("composerResult")
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.result.hide()
+        self.result = result_label(self, "composerResult")
         self.export_button = self._button("Export plan…", "exportCompensation",
                                           "write the plan as JSON (inspector submit --plan reads it)",
                                           self._export_clicked)
         self.close_button = self._button("Close", "composerClose", "", self.reject)
-        busy = QHBoxLayout()
-        busy.addWidget(self.busy)
-        busy.addWidget(self.progress, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.export_button)
         bottom.addStretch(1)
@@ -246,13 +229,7 @@ class ComposerDialog(QDialog):
         self.submit_panel.set_plan(self.plan if ready else None, self.speculation)
 
     def _progress(self, value) -> None:
-        text, fraction = value
-        self.busy.setText(text[0].upper() + text[1:] + "…")
-        if fraction is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(fraction * 1000))
+        show_progress(self.busy, self.progress, value)
 
     def _prepared(self, result) -> None:
         self._task = None
@@ -385,12 +362,8 @@ class ComposerDialog(QDialog):
 
     def export_plan(self, path: str | Path) -> Path | None:
         """Write the plan's JSON to ``path`` (what ``inspector submit --plan`` reads)."""
-        if self.plan is None:
-            return None
-        try:
-            out = self.plan.export(path)
-        except (OSError, InspectorError) as e:
-            self._report(f"⚠ the plan was not exported: {e}", True)
+        out = export_reported(self.plan, path, self.result) if self.plan is not None else None
+        if out is None:
             return None
         self.exported = out
         self._report(f"Plan exported to {out} ({plural(len(self.plan.steps), 'step')}, sha256 "
@@ -401,9 +374,7 @@ class ComposerDialog(QDialog):
         return out
 
     def _report(self, text: str, error: bool = False) -> None:
-        self.result.setText(text)
-        self.result.setStyleSheet("color: #b71c1c;" if error else "color: #1b5e20;")
-        self.result.setVisible(bool(text))
+        report(self.result, text, error)
 
     # -- closing --------------------------------------------------------------------------------------
     def reject(self) -> None:

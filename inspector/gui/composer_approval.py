@@ -32,12 +32,9 @@ from inspector.core.compensate import CompensationPlan
 from inspector.core.connect import redact
 from inspector.core.roles import Role
 
+from .dialog_parts import ERROR_STYLE, OK_STYLE, ok_cancel, open_dialog
 from .preview_views import plural
 from .workers import Cancelled, TaskRunner, describe
-
-ERROR_STYLE = "color: #b71c1c;"
-OK_STYLE = "color: #1b5e20;"
-
 
 class ApproveDialog(QDialog):
     """Who approves (never the intended submitter) and why; accepted, the box records it."""
@@ -68,11 +65,8 @@ class ApproveDialog(QDialog):
         self.problem.setObjectName("approveProblem")
         self.problem.setStyleSheet(ERROR_STYLE)
         self.problem.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        self.buttons = ok_cancel(self, "Approve", self._accept)
         self.ok = self.buttons.button(QDialogButtonBox.Ok)
-        self.ok.setText("Approve")
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
         self.approver_edit.textChanged.connect(self._sync)
         form = QFormLayout()
         form.addRow("Approver", self.approver_edit)
@@ -272,19 +266,8 @@ class ApprovalBox(QWidget):
         """The approver's dialog (non-blocking: ``approve_dialog``); accepted, it approves on a worker."""
         if self._can_approve() is not None:
             return None
-        dialog = ApproveDialog(self.plan, self.write_url, self.submitter, self)
-        self.approve_dialog = dialog
-
-        def done(result: int) -> None:
-            if self.approve_dialog is dialog:
-                self.approve_dialog = None
-            if result:
-                self.start_approval(dialog.approver_edit.text().strip(), dialog.note_edit.text().strip())
-            dialog.deleteLater()
-
-        dialog.finished.connect(done)
-        dialog.open()
-        return dialog
+        return open_dialog(self, "approve_dialog", ApproveDialog(self.plan, self.write_url, self.submitter, self),
+                           lambda d: self.start_approval(d.approver_edit.text().strip(), d.note_edit.text().strip()))
 
     def start_approval(self, approver: str, note: str = "") -> None:
         if self._can_approve() is not None:

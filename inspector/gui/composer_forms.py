@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 
 from inspector.core.commands import CommandField, CommandSpec
 
-ERROR_STYLE = "color: #b71c1c;"
+from .dialog_parts import ERROR_STYLE
+
 HINTS = {"int": "a whole number", "decimal": "a number", "json": "any JSON value", "text": "", "choice": "",
          "bool": ""}
 

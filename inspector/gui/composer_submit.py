@@ -44,6 +44,7 @@ from inspector.core.roles import Role
 from inspector.core.submit import StepOutcome, SubmitReport, find_submitter
 
 from .composer_approval import ApprovalBox
+from .dialog_parts import ERROR_STYLE, OK_STYLE, ok_cancel, open_dialog
 from .frame_model import ADDED, CHANGED, GONE, INK
 from .preview_views import RowsModel, _titled, fit_columns, make_table, plural
 from .workers import Cancelled, TaskRunner, describe
@@ -51,7 +52,6 @@ from .workers import Cancelled, TaskRunner, describe
 OUTCOME_COLUMNS = ("#", "Command", "Stream", "Outcome", "Message")
 OUTCOME_COLOR = {"applied": ADDED, "skipped": CHANGED, "conflict": GONE, "failed": GONE, "would_apply": ADDED,
                  "would_skip": CHANGED, "would_conflict": GONE}
-ERROR_STYLE = "color: #b71c1c;"
 
 
 # -- plain helpers --------------------------------------------------------------------------------
@@ -124,13 +124,10 @@ class ConfirmSubmitDialog(QDialog):
         ask.setTextFormat(Qt.RichText)
         self.name_edit = QLineEdit(self)
         self.name_edit.setObjectName("confirmName")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        self.buttons = ok_cancel(self, f"Submit {plural(len(plan.steps), 'step')}", self._accept)
         self.ok = self.buttons.button(QDialogButtonBox.Ok)
-        self.ok.setText(f"Submit {plural(len(plan.steps), 'step')}")
         self.ok.setEnabled(False)
         self.name_edit.textChanged.connect(lambda t: self.ok.setEnabled(t.strip() == self.name))
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(text)
         lay.addWidget(ask)
@@ -243,8 +240,7 @@ class SubmitPanel(QWidget):
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.status.hide()
         self.model = OutcomesModel(self)
-        self.table = make_table("submitOutcomes", self.model, self)
-        self.table.setAlternatingRowColors(False)
+        self.table = make_table("submitOutcomes", self.model, self, alternating=False)
 
         form = QFormLayout()
         form.addRow("Write URL", self.url_edit)
@@ -360,18 +356,7 @@ class SubmitPanel(QWidget):
         dialog = ConfirmSubmitDialog(self.plan, self.speculation, self.url_edit.text().strip(),
                                      self.actor_edit.text().strip(), self.reason_edit.text().strip(), self,
                                      approval=status.message() if status is not None and status.required else None)
-        self.confirm_dialog = dialog
-
-        def done(result: int) -> None:
-            if self.confirm_dialog is dialog:
-                self.confirm_dialog = None
-            if result:
-                self.start(execute=True)
-            dialog.deleteLater()
-
-        dialog.finished.connect(done)
-        dialog.open()
-        return dialog
+        return open_dialog(self, "confirm_dialog", dialog, lambda _d: self.start(execute=True))
 
     def start(self, execute: bool) -> None:
         """Submit (``execute``, once the name was typed) or dry-run the plan on a worker."""
@@ -430,7 +415,7 @@ class SubmitPanel(QWidget):
         head = "Submitted" if report.executed else "Dry run, nothing written"
         if report.stopped_at is not None:
             head += f"; stopped at step {report.stopped_at}"
-        self.status.setStyleSheet(("color: #1b5e20;" if report.executed else "") if report.ok else ERROR_STYLE)
+        self.status.setStyleSheet((OK_STYLE if report.executed else "") if report.ok else ERROR_STYLE)
         seen = " Reload the main window to see the new events." if counts.get("applied") else ""
         unlogged = f" ⚠ {self.log_warning}." if self.log_warning else ""
         if unlogged:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from inspector.core import history as core_history
 from inspector.core.compensate import LOG_PROJECTIONS, CompensationPlan, Composer, Speculation, StoreContext, speculate
 from inspector.core.replay import ReplayPlan
+
+from .preview_request import build_histories
 
 
 def prepare(store: Any, replay_plan: ReplayPlan, projections: Sequence[Any], histories: Mapping[str, Any],
@@ -21,17 +22,7 @@ def prepare(store: Any, replay_plan: ReplayPlan, projections: Sequence[Any], his
     todo = [by_name[d.projection] for d in replay_plan.projections
             if d.method != "not_computed" and d.projection not in use and d.projection in by_name
             and d.projection not in LOG_PROJECTIONS]  # no residual is computed on those
-    built = {}
-    for i, p in enumerate(todo):
-        what = f"building the history of {p.title or p.name} ({i + 1}/{len(todo)})"
-        yield what, 0.0
-        gen = core_history.iter_build(getattr(store, "store", store), p, should_cancel=should_cancel)
-        try:
-            while True:
-                done, of = next(gen)
-                yield what, (done / of if of else None)
-        except StopIteration as stop:
-            built[p.name] = stop.value
+    built = yield from build_histories(getattr(store, "store", store), todo, should_cancel)
     yield "asking the plugins for compensating commands", None
     context = StoreContext(store, replay_plan, {**use, **built})
     composer = Composer(context, manager.commands() if manager is not None else {}, first_version)

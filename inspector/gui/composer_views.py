@@ -12,7 +12,6 @@ from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QSplitter,
     QStackedWidget,
@@ -24,7 +23,8 @@ from inspector.core.compensate import CompensationPlan, Residual, Speculation
 from inspector.core.replay import same_value
 
 from .frame_model import ADDED, CHANGED, GONE, INK, display
-from .preview_views import RowsModel, _chip, _Table, _titled, fit_columns, make_table, plural
+from .preview_views import (RowsModel, _chip, _Table, _titled, fit_columns, list_beside, make_table, note_label, plural,
+                            projection_list)
 
 STEP_COLUMNS = ("#", "Command", "Stream", "Expected version", "Compensates", "Origin", "Reason")
 RESIDUAL_COLUMNS = ("Residual", "Key", "Field", "Result (after the plan)", "Target (after the replay)")
@@ -213,25 +213,16 @@ class ResidualView(QWidget):
         self.speculation: Speculation | None = None
         self.heads: Mapping[str, Mapping[str, Mapping[str, Any]]] = {}
         self.titles: dict[str, str] = {}
-        self.list = QListWidget(self)
-        self.list.setObjectName("residualProjections")
-        self.list.setSpacing(2)
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.list.currentRowChanged.connect(self._chosen)
+        self.list = projection_list("residualProjections", self, self._chosen)
         self.headline = QLabel(self)
         self.headline.setObjectName("residualHeadline")
         self.headline.setWordWrap(True)
         self.headline.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.model = ResidualModel(self)
-        self.table = make_table("residualTable", self.model, self)
-        self.table.setAlternatingRowColors(False)
+        self.table = make_table("residualTable", self.model, self, alternating=False)
         self.result_model = ResultModel(self)
-        self.result_table = make_table("resultTable", self.result_model, self)
-        self.result_table.setAlternatingRowColors(False)
-        self.note = QLabel(self)
-        self.note.setObjectName("residualNote")
-        self.note.setWordWrap(True)
-        self.note.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.result_table = make_table("resultTable", self.result_model, self, alternating=False)
+        self.note = note_label("residualNote", self)
         self.note.setForegroundRole(QPalette.PlaceholderText)
         self.residual_box = _titled("Where the result still differs from the target", self.table, self)
         self.stack = QStackedWidget(self)
@@ -257,15 +248,7 @@ class ResidualView(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.headline)
         rl.addWidget(tables, 1)
-        split = QSplitter(Qt.Horizontal, self)
-        split.addWidget(self.list)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([200, 800])
-        split.setChildrenCollapsible(False)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 4)
-        lay.addWidget(split, 1)
+        list_beside(self, self.list, right, 200)
 
     def set_speculation(self, s: Speculation | None, titles: Mapping[str, str] | None = None,
                         prefer: Sequence[str] = (), heads: Mapping[str, Mapping[str, Any]] | None = None) -> None:

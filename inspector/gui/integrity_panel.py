@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from inspector.core import integrity
 from inspector.core.integrity import Finding, IntegrityReport
 
+from .panels import add_bottom_dock
 from .tables import style_table
 from .workers import Cancelled, TaskRunner, describe
 
@@ -339,13 +340,7 @@ def attach(window) -> tuple[IntegrityPanel, QDockWidget]:
     pm = window.plugin_manager
     projections = integrity.domain_projections(pm.call_each("register_projections")) if pm is not None else []
     panel = IntegrityPanel(window.runner, projections, window)
-    dock = QDockWidget("Integrity", window)
-    dock.setObjectName("integrityDock")
-    dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
-    dock.setWidget(panel)
-    window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-    window.tabifyDockWidget(window.lineage_dock, dock)
-    window.lineage_dock.raise_()
+    dock = add_bottom_dock(window, panel, "Integrity", "integrityDock", window.lineage_dock)
     panel.sig_event_activated.connect(window.select_position)
     window.sig_store_changed.connect(lambda opened: panel.set_store(opened.store if opened is not None else None))
     return panel, dock

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout, QWidget
+
+from .dialog_parts import ok_cancel
 
 
 class BookmarkDialog(QDialog):
@@ -30,10 +32,7 @@ class BookmarkDialog(QDialog):
                       "store itself is never written.", self)
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.PlaceholderText)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        buttons.button(QDialogButtonBox.Ok).setText("Save bookmark")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self, "Save bookmark", self.accept)
         form = QFormLayout()
         form.addRow("Label", self.label_edit)
         form.addRow("Note", self.note_edit)
@@ -57,10 +56,7 @@ class NoteDialog(QDialog):
         self.note_edit = QPlainTextEdit(self)
         self.note_edit.setObjectName("noteText")
         self.note_edit.setPlaceholderText("what you found, what to ask, what to do next")
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        buttons.button(QDialogButtonBox.Ok).setText("Save note")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self, "Save note", self.accept)
         layout = QVBoxLayout(self)
         layout.addWidget(head)
         layout.addWidget(self.note_edit, 1)

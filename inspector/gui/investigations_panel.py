@@ -9,20 +9,15 @@ here queries the store (a bookmark keeps the event's position, id, type and stre
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
-    QDockWidget,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -30,6 +25,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.investigations import Bookmark, InvestigationBook, Note
 
 from .investigation_dialogs import BookmarkDialog, NoteDialog
+from .panels import add_bottom_dock, empty_label, error_label, list_layout, list_tree
 from .slider import local_text
 
 BOOKMARK_COLUMNS = ("Position", "Label", "Type", "Stream", "Note", "By", "When")
@@ -63,21 +59,13 @@ class InvestigationsPanel(QWidget):
         self.title = QLabel(self)
         self.title.setObjectName("bookmarksSummary")
         self.title.setToolTip("kept in the inspector's own data for this store, never in the store")
-        self.message = QLabel(self)
-        self.message.setObjectName("bookmarksMessage")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b71c1c;")
-        self.message.hide()
+        self.message = error_label(self, "bookmarksMessage")
         self.tree = self._tree("bookmarkTree", BOOKMARK_COLUMNS, ("#0000000", "suspicious refund", "PaymentCaptured",
                                                                    "order-000000", "why it matters", "user:carol"))
         self.tree.itemClicked.connect(lambda item, _c: self.goto_item(item))
         self.tree.itemActivated.connect(lambda item, _c: self.goto_item(item))
         self.notes_tree = self._tree("noteTree", NOTE_COLUMNS, ("checkpoint before-pricing-bot", "x" * 40, "user:carol"))
-        self.empty = QLabel(EMPTY_TEXT, self)
-        self.empty.setObjectName("bookmarksEmpty")
-        self.empty.setWordWrap(True)
-        self.empty.setForegroundRole(QPalette.PlaceholderText)
-        self.empty.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.empty = empty_label(self, EMPTY_TEXT, "bookmarksEmpty")
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("investigationTabs")
         self.tabs.setDocumentMode(True)
@@ -98,37 +86,13 @@ class InvestigationsPanel(QWidget):
         self.remove_button.clicked.connect(self._remove_clicked)
         self.dialog: QDialog | None = None
 
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.title)
-        top.addStretch(1)
-        for b in (self.edit_button, self.note_button, self.remove_button):
-            top.addWidget(b)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
-        layout.setSpacing(4)
-        layout.addLayout(top)
-        layout.addWidget(self.message)
-        layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.empty, 1)
+        list_layout(self, self.title, (self.edit_button, self.note_button, self.remove_button), self.message,
+                    self.tabs, self.empty)
         self._fill()
 
     def _tree(self, name: str, columns, samples) -> QTreeWidget:
-        t = QTreeWidget(self)
-        t.setObjectName(name)
-        t.setColumnCount(len(columns))
-        t.setHeaderLabels(columns)
-        t.setRootIsDecorated(False)
-        t.setUniformRowHeights(True)
-        t.setAlternatingRowColors(True)
-        t.setSelectionMode(QAbstractItemView.SingleSelection)
+        t = list_tree(self, name, columns, samples)
         t.currentItemChanged.connect(lambda *_: self._update_buttons())
-        h = t.header()
-        h.setStretchLastSection(True)
-        h.setSectionResizeMode(QHeaderView.Interactive)
-        fm = self.fontMetrics()
-        for col, sample in enumerate(samples):
-            h.resizeSection(col, fm.horizontalAdvance(sample) + 24)
         return t
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt name
@@ -334,16 +298,9 @@ class Investigations(QObject):
         super().__init__(window)
         self.w = window
         self.panel = InvestigationsPanel(window)
-        dock = QDockWidget("Bookmarks", window)
-        dock.setObjectName("bookmarksDock")
-        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
-        dock.setWidget(self.panel)
-        window.addDockWidget(Qt.BottomDockWidgetArea, dock)
         anchor = getattr(window, "checkpoints_dock", None) or getattr(window, "lineage_dock", None)
-        if anchor is not None:
-            window.tabifyDockWidget(anchor, dock)
-            getattr(window, "lineage_dock", anchor).raise_()
-        self.dock = dock
+        self.dock = add_bottom_dock(window, self.panel, "Bookmarks", "bookmarksDock", anchor,
+                                    getattr(window, "lineage_dock", None))
 
         self.bookmark_action = QAction("Bookmark the selected event…", window)
         self.bookmark_action.setObjectName("bookmarkAction")

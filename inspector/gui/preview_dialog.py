@@ -21,13 +21,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QStackedWidget,
     QTabWidget,
@@ -42,6 +40,8 @@ from inspector.core.oplog import sha256_json
 from inspector.core.oplog_records import file_result, fork_summary, replay_summary, selection_params
 from inspector.core.replay import ReplayPlan, Selection
 
+from .dialog_parts import (ERROR_STYLE, busy_row, export_reported, ok_cancel, report, result_label, show_progress,
+                           title_label)
 from .oplog_gui import record_read
 from .preview_request import PreviewRequest, compute_preview, describe_selection
 from .preview_views import DiffView, EventSetView, OrphansView, plural
@@ -94,12 +94,8 @@ class PreviewDialog(QDialog):
         self._fork_progress = _ForkProgress(self)
         self._fork_progress.sig.connect(self._forking)
 
-        self.title = QLabel(request.title(), self)
+        self.title = title_label(request.title(), self)
         self.title.setObjectName("previewTitle")
-        big = self.title.font()
-        big.setPointSizeF(big.pointSizeF() * 1.25)
-        big.setBold(True)
-        self.title.setFont(big)
         self.subtitle = QLabel(request.subtitle(), self)
         self.subtitle.setObjectName("previewSubtitle")
         self.subtitle.setTextFormat(Qt.RichText)
@@ -111,13 +107,7 @@ class PreviewDialog(QDialog):
         self.summary.setTextFormat(Qt.RichText)
         self.summary.hide()
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.progress = QProgressBar(self)
-        self.progress.setObjectName("previewProgress")
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(12)
-        self.busy = QLabel("Starting…", self)
-        self.busy.setObjectName("previewBusy")
+        self.busy, self.progress, busy = busy_row(self, "previewBusy", "previewProgress")
         self.error = QLabel(self)
         self.error.setObjectName("previewError")
         self.error.setWordWrap(True)
@@ -144,11 +134,7 @@ class PreviewDialog(QDialog):
         self.body.addWidget(self.error)
         self.body.addWidget(self.tabs)
 
-        self.result = QLabel(self)
-        self.result.setObjectName("previewResult")
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.result.hide()
+        self.result = result_label(self, "previewResult")
 
         self.export_button = QPushButton("Export plan…", self)
         self.export_button.setObjectName("exportPlanButton")
@@ -166,9 +152,6 @@ class PreviewDialog(QDialog):
         self.close_button.setObjectName("previewClose")
         self.close_button.clicked.connect(self.reject)
 
-        busy = QHBoxLayout()
-        busy.addWidget(self.busy)
-        busy.addWidget(self.progress, 1)
         buttons = QHBoxLayout()
         for b in (self.export_button, self.fork_button, self.compensate_button):
             buttons.addWidget(b)
@@ -193,13 +176,7 @@ class PreviewDialog(QDialog):
             label="preview", owner=self, on_progress=self._progress, on_finished=self._done, on_error=self._failed)
 
     def _progress(self, value) -> None:
-        text, fraction = value
-        self.busy.setText(text[0].upper() + text[1:] + "…")
-        if fraction is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(fraction * 1000))
+        show_progress(self.busy, self.progress, value)
 
     def _done(self, result) -> None:
         self._task = None
@@ -340,12 +317,8 @@ class PreviewDialog(QDialog):
 
     def export_plan(self, path: str | Path) -> Path | None:
         """Write the plan's JSON to ``path``; the outcome is shown in the dialog."""
-        if self.plan is None:
-            return None
-        try:
-            out = self.plan.export(path)
-        except (OSError, InspectorError) as e:
-            self._report(f"⚠ the plan was not exported: {describe(e) if isinstance(e, InspectorError) else e}", True)
+        out = export_reported(self.plan, path, self.result) if self.plan is not None else None
+        if out is None:
             return None
         self.exported = out
         self._report(f"Plan exported to {out}. <code>inspector fork URL --plan {out.name} --out FILE</code> "
@@ -412,9 +385,7 @@ class PreviewDialog(QDialog):
             self._record("fork", {"ok": False, "error": describe(exc)})
 
     def _report(self, text: str, error: bool = False) -> None:
-        self.result.setText(text)
-        self.result.setStyleSheet("color: #b71c1c;" if error else "color: #1b5e20;")
-        self.result.setVisible(bool(text))
+        report(self.result, text, error)
 
     # -- closing ---------------------------------------------------------------------------------------
     def reject(self) -> None:
@@ -465,7 +436,7 @@ class SkipDialog(QDialog):
         self.until_edit.setPlaceholderText("e.g. 2026-10-21 (exclusive; optional)")
         self.error = QLabel(self)
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b71c1c;")
+        self.error.setStyleSheet(ERROR_STYLE)
         self.error.hide()
         intro = QLabel("Replay the whole log without these events (any of them): the preview shows the state as if "
                        "they had never happened. Nothing is written.", self)
@@ -476,10 +447,7 @@ class SkipDialog(QDialog):
         form.addRow("Actor", self.actor_edit)
         form.addRow("Since", self.since_edit)
         form.addRow("Until", self.until_edit)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        buttons.button(QDialogButtonBox.Ok).setText("Preview")
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self, "Preview", self.submit)
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
         lay.addLayout(form)

@@ -100,18 +100,12 @@ def _check(store, request: PreviewRequest, head: int | None) -> None:
         return  # the core says it its own way
 
 
-def compute_preview(store, request: PreviewRequest, projections: Sequence[Any], histories: Mapping[str, Any],
-                    should_cancel: Callable[[], bool]):
-    """Worker body: yields (text, fraction or None) while it builds the projection histories it
-    lacks; returns (plan, {name: History built here}). ``histories`` at the store's head are used
-    as they are (never extended: another panel may be reading them); the others are built anew."""
-    head = store.head()
-    _check(store, request, head)
-    ready = {n: h for n, h in histories.items() if h.head is not None and h.head == head}
-    todo = [p for p in projections if p.name not in ready]
+def build_histories(store, projections: Sequence[Any], should_cancel: Callable[[], bool]):
+    """Worker body part: builds the History of each of ``projections`` in turn, yielding
+    (text, fraction or None) as it goes; returns {name: History}."""
     built = {}
-    for i, p in enumerate(todo):
-        what = f"building the history of {p.title or p.name} ({i + 1}/{len(todo)})"
+    for i, p in enumerate(projections):
+        what = f"building the history of {p.title or p.name} ({i + 1}/{len(projections)})"
         yield what, 0.0
         gen = core_history.iter_build(store, p, should_cancel=should_cancel)
         try:
@@ -120,6 +114,18 @@ def compute_preview(store, request: PreviewRequest, projections: Sequence[Any], 
                 yield what, (done / of if of else None)
         except StopIteration as stop:
             built[p.name] = stop.value
+    return built
+
+
+def compute_preview(store, request: PreviewRequest, projections: Sequence[Any], histories: Mapping[str, Any],
+                    should_cancel: Callable[[], bool]):
+    """Worker body: yields (text, fraction or None) while it builds the projection histories it
+    lacks; returns (plan, {name: History built here}). ``histories`` at the store's head are used
+    as they are (never extended: another panel may be reading them); the others are built anew."""
+    head = store.head()
+    _check(store, request, head)
+    ready = {n: h for n, h in histories.items() if h.head is not None and h.head == head}
+    built = yield from build_histories(store, [p for p in projections if p.name not in ready], should_cancel)
     yield "computing the preview", None
     use = {**ready, **built}
     if request.kind == "truncate":

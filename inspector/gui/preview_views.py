@@ -105,11 +105,11 @@ class RowsModel(_Table):
         return None
 
 
-def make_table(name: str, model: QAbstractTableModel, parent: QWidget) -> QTableView:
+def make_table(name: str, model: QAbstractTableModel, parent: QWidget, alternating: bool = True) -> QTableView:
     t = QTableView(parent)
     t.setObjectName(name)
     t.setModel(model)
-    return style_table(t)
+    return style_table(t, alternating=alternating)
 
 
 def fit_columns(table: QTableView, limit: int = MAX_COLUMN_PX) -> None:
@@ -355,6 +355,41 @@ def _chip(text: str, color, parent: QWidget) -> QLabel:
     return chip
 
 
+def projection_list(name: str, parent: QWidget, on_chosen) -> QListWidget:
+    """The list of read models down the left of a per-projection view; ``on_chosen(row)``."""
+    lst = QListWidget(parent)
+    lst.setObjectName(name)
+    lst.setSpacing(2)
+    lst.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    lst.currentRowChanged.connect(on_chosen)
+    return lst
+
+
+def note_label(name: str, parent: QWidget) -> QLabel:
+    """The note shown instead of a table (why it was not computed)."""
+    note = QLabel(parent)
+    note.setObjectName(name)
+    note.setWordWrap(True)
+    note.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+    return note
+
+
+def list_beside(view: QWidget, lst: QListWidget, right: QWidget, list_width: int) -> QSplitter:
+    """``lst`` (``list_width`` wide at first) beside ``right``, which takes what room there is, as
+    the whole of ``view``."""
+    split = QSplitter(Qt.Horizontal, view)
+    split.addWidget(lst)
+    split.addWidget(right)
+    split.setStretchFactor(0, 0)
+    split.setStretchFactor(1, 1)
+    split.setSizes([list_width, 800])
+    split.setChildrenCollapsible(False)
+    lay = QVBoxLayout(view)
+    lay.setContentsMargins(6, 6, 6, 4)
+    lay.addWidget(split, 1)
+    return split
+
+
 class DiffView(QWidget):
     """The state diff of every projection: the list of projections (with what changes in each)
     and the selected one's diff, or the note saying why it was not computed."""
@@ -363,23 +398,15 @@ class DiffView(QWidget):
         super().__init__(parent)
         self.setObjectName("previewDiff")
         self.diffs: tuple[ProjectionDiff, ...] = ()
-        self.list = QListWidget(self)
-        self.list.setObjectName("diffProjections")
+        self.list = projection_list("diffProjections", self, self._chosen)
         self.list.setWordWrap(True)
-        self.list.setSpacing(2)
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.list.setToolTip("rows changed (cells) · rows added · rows removed, from now to after the replay")
-        self.list.currentRowChanged.connect(self._chosen)
         self.title = QLabel(self)
         self.title.setObjectName("diffTitle")
         self.title.setWordWrap(True)
         self.model = DiffModel(self)
-        self.table = make_table("diffTable", self.model, self)
-        self.table.setAlternatingRowColors(False)
-        self.note = QLabel(self)
-        self.note.setObjectName("diffNote")
-        self.note.setWordWrap(True)
-        self.note.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.table = make_table("diffTable", self.model, self, alternating=False)
+        self.note = note_label("diffNote", self)
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.table)
         self.stack.addWidget(self.note)
@@ -398,16 +425,7 @@ class DiffView(QWidget):
         rl.addLayout(legend)
         rl.addWidget(self.stack, 1)
         rl.addWidget(self.footer)
-        split = QSplitter(Qt.Horizontal, self)
-        split.addWidget(self.list)
-        split.addWidget(right)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([250, 800])
-        split.setChildrenCollapsible(False)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 4)
-        lay.addWidget(split, 1)
+        list_beside(self, self.list, right, 250)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt name
         return QSize(1000, 420)

@@ -15,12 +15,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QInputDialog, QMenu, QMenuBar, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QMenu, QMenuBar, QMessageBox
 
 from inspector.core.checkpoints import Checkpoint
 
 from .checkpoints_panel import CheckpointDialog, CheckpointsPanel, short_id
+from .dialog_parts import open_dialog
 from .event_model import EventRole
+from .panels import add_bottom_dock
 from .preview_dialog import PreviewDialog, PreviewRequest, SkipDialog
 from .slider import local_text
 
@@ -44,14 +46,7 @@ class Rollback(QObject):
         self._built: dict[str, Any] = {}  # histories built by previews, for the store shown
 
         self.panel = CheckpointsPanel(window.runner, window)
-        dock = QDockWidget("Checkpoints", window)
-        dock.setObjectName("checkpointsDock")
-        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
-        dock.setWidget(self.panel)
-        window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-        window.tabifyDockWidget(window.lineage_dock, dock)
-        window.lineage_dock.raise_()
-        self.dock = dock
+        self.dock = add_bottom_dock(window, self.panel, "Checkpoints", "checkpointsDock", window.lineage_dock)
 
         self.panel.sig_flags.connect(window.timeline.set_flags)
         self.panel.sig_goto.connect(self.goto)
@@ -295,15 +290,9 @@ class Rollback(QObject):
             return None
         ev = self.w.selected_event()
         dialog = SkipDialog(None, ev.correlation_id if ev is not None else None, None, self.w)
-        self.skip_dialog = dialog
 
-        def done(result: int) -> None:
-            if self.skip_dialog is dialog:
-                self.skip_dialog = None
-            if result and dialog.selection is not None:
-                self.open_preview(PreviewRequest.skip(dialog.selection))
-            dialog.deleteLater()
+        def accepted(d: SkipDialog) -> None:
+            if d.selection is not None:
+                self.open_preview(PreviewRequest.skip(d.selection))
 
-        dialog.finished.connect(done)
-        dialog.open()
-        return dialog
+        return open_dialog(self, "skip_dialog", dialog, accepted)

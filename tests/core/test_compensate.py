@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from inspector.cli import main
-from inspector.core.commands import CommandError, CommandField, CommandSpec, ProposedEvent
+from inspector.core.commands import CommandError, CommandField, CommandSpec
 from inspector.core.compensate import (FORMAT, CompensationError, CompensationPlan, Composer, StoreContext,
                                        histories_for, idempotency_key, load_plan, speculate)
 from inspector.core.history import build_history

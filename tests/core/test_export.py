@@ -343,7 +343,8 @@ def test_bundle_contents_and_fingerprint(bundle, store):
         assert f["sha256"] == hashlib.sha256(m[f["path"]]).hexdigest() and f["bytes"] == len(m[f["path"]])
     assert json.loads(m["inspector.json"])["inspector"] and json.loads(m["inspector.json"])["sqlalchemy"]
     assert json.loads(m["investigation.json"]) == {"bookmarks": [{"position": 42, "label": "here"}],
-                                                   "notes": ["first look"]}
+                                                   "notes": [{"text": "first look", "checkpoint": None,
+                                                              "source": "bundle"}]}
     states = [json.loads(line) for line in m["states/orders.jsonl"].decode().splitlines()]
     hist_rows = states[0]
     assert set(hist_rows) == {"key", "values"} and len(states) == result.states["orders"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-import zlib
 from decimal import Decimal
 from importlib.metadata import entry_points
 
