@@ -41,24 +41,32 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from ..core.errors import InspectorError
 
-    if args.limit < 1:
-        raise InspectorError("--limit must be at least 1")
+    if args.limit < 0 or (args.limit == 0 and not args.out):
+        raise InspectorError("--limit must be at least 1 (0, with --out: every row)")
+    fmt = None
+    if args.out:
+        from ..core.export import format_of
+
+        fmt = format_of(args.out, args.export_format)  # before any work: a bad name fails at once
+    limit = args.limit or float("inf")
     opened = open_source(args)
     entries, first = [], None
     try:
         cursor = None
         while True:
             page = audit_table(opened.store, actor=args.actor, command=args.command, since=args.since,
-                               until=args.until, text=args.text, limit=min(500, args.limit - len(entries)),
+                               until=args.until, text=args.text, limit=int(min(500, limit - len(entries))),
                                cursor=cursor, newest_first=not args.oldest_first)
             first = first or page
             entries += page.entries
             cursor = page.cursor
-            if cursor is None or len(entries) >= args.limit:
+            if cursor is None or len(entries) >= limit:
                 break
     finally:
         opened.store.close()
     more = cursor is not None
+    if args.out:
+        return _export(args, opened, entries, first, fmt, more)
     if args.format == "json":
         print(dumps({"source": first.source or None, "stand_ins": first.stand_ins, "explanation": first.explanation,
                      "more": more, "entries": [e.to_json() for e in entries]}))
@@ -67,8 +75,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"note: {first.explanation}", file=sys.stderr)
     if args.format == "csv":
         w = csv.writer(sys.stdout)
-        cols = ("time", "actor", "command", "command_id", "correlation_id", "streams", "events", "reason", "source",
-                "position")
+        cols = AUDIT_COLUMNS
         w.writerow(cols)
         for e in entries:
             d = e.to_json()
@@ -117,6 +124,31 @@ def cmd_who(args: argparse.Namespace) -> int:
     return 0
 
 
+AUDIT_COLUMNS = ("time", "actor", "command", "command_id", "correlation_id", "streams", "events", "reason", "source",
+                 "position")
+
+
+def _export(args: argparse.Namespace, opened: Any, entries: list, first: Any, fmt: str, more: bool) -> int:
+    """The audit rows to CSV, JSON Lines or Parquet (``core.export``), recorded in the operator log."""
+    from ..core.export import write_rows
+    from ..core.oplog_records import record_export
+
+    rows = []
+    for e in entries:
+        d = e.to_json()
+        rows.append({c: (" ".join(e.streams) if c == "streams" else d.get(c)) for c in AUDIT_COLUMNS})
+    result = write_rows(rows, args.out, fmt, columns=AUDIT_COLUMNS)
+    record_export(result.path, what=f"audit-{fmt}", role=opened.role, store=opened,
+                  params={"actor": args.actor, "command": args.command, "since": str(args.since or "") or None,
+                          "until": str(args.until or "") or None, "text": bool(args.text), "rows": result.rows})
+    if first is not None and first.explanation:
+        print(f"note: {first.explanation}", file=sys.stderr)
+    if more:
+        print(f"note: only the first {len(entries)} rows: --limit 0 exports every row", file=sys.stderr)
+    print(dumps(result.to_json()))
+    return 0
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     au = sub.add_parser("audit", parents=[common], help="the command log as an audit table: who asked for what, "
                         "when, which streams it changed, why")
@@ -130,6 +162,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     au.add_argument("--limit", type=int, default=100, metavar="N", help="at most N rows (default 100)")
     au.add_argument("--oldest-first", action="store_true", help="oldest first (default: newest first)")
     au.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    au.add_argument("--out", metavar="FILE", help="export the rows to a file instead: CSV, JSON Lines or Parquet "
+                    "(by suffix or --export-format; --limit 0 for every row)")
+    au.add_argument("--export-format", choices=("csv", "jsonl", "parquet"), help="with --out: the file's format")
     au.set_defaults(func=cmd_audit)
 
     who = sub.add_parser("who", parents=[common], help="who changed a projection row (or one field): every change "

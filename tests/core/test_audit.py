@@ -448,3 +448,23 @@ def test_cli_audit_explains_stand_ins_on_stderr(unlogged, capsys):
     code, out, _ = _cli(capsys, "audit", opened.url, "--format", "json")
     doc = json.loads(out)
     assert doc["stand_ins"] and doc["source"] == SOURCE_FIRST_EVENT and "no command log" in doc["explanation"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_cli_audit_exports_every_row_to_a_file(demo, capsys, tmp_path, suffix):
+    import pandas as pd
+
+    from inspector.core.oplog import OperatorLog
+
+    path = str(demo.path)
+    code, out, _ = _cli(capsys, "audit", path, "--limit", "1000000", "--format", "json")
+    expected = json.loads(out)["entries"]
+    out_file = tmp_path / f"audit.{suffix}"
+    code, out, _ = _cli(capsys, "audit", path, "--limit", "0", "--out", str(out_file))
+    assert code == 0 and json.loads(out)["rows"] == len(expected) > 100  # more than one default page
+    back = {"csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True), "parquet": pd.read_parquet}[suffix](
+        out_file)
+    assert list(back["command_id"]) == [e["command_id"] for e in expected]
+    assert list(back["reason"].fillna("")) == [e["reason"] or "" for e in expected]
+    logged = [e for e in OperatorLog(None).entries() if e.action == "export"]
+    assert logged[-1].params["what"] == f"audit-{suffix}" and logged[-1].params["rows"] == len(expected)
