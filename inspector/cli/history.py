@@ -118,16 +118,18 @@ def _diff_against(args: argparse.Namespace) -> int:
 
 
 def cmd_row_history(args: argparse.Namespace) -> int:
-    from ..core.command_log import find_commands, has_command_log
+    from ..core.audit import who_changed
+    from ..core.command_log import has_command_log
 
     opened, hist = _history(args)
     try:
         df = hist.changes(args.key, args.field)
         if len(df) and has_command_log(opened.store) and "causation_id" in df:
-            # "through which command": the command an event answered, where the store logs commands
-            cmds = find_commands(opened.store, [c for c in df["causation_id"].dropna().unique()])
-            df.insert(df.columns.get_loc("causation_id"), "command",
-                      [f"{cmds[c].type} by {cmds[c].actor}" if c in cmds else None for c in df["causation_id"]])
+            # "through which command": as `inspector who` finds it (causes, correlation, or the
+            # inspector's own audit table for a submitted compensation)
+            by_pos = {r["position"]: f"{r['command']} by {r['actor']}" for r in who_changed(opened.store, hist, args.key,
+                                                                                             args.field) if r["command"]}
+            df.insert(df.columns.get_loc("causation_id"), "command", [by_pos.get(int(p)) for p in df["position"]])
     finally:
         opened.store.close()
     if args.format == "json":

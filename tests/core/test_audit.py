@@ -389,18 +389,9 @@ def test_a_viewer_sees_command_payloads_masked(demo, plugin_manager):
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    from inspector.cli import audit as audit_cli
-    from inspector.cli.common import add_session_options
-    import argparse
+    from inspector.cli import main
 
-    # the audit module's own commands on a parser of their own (what ``inspector`` adds them to)
-    p = argparse.ArgumentParser(prog="inspector")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--plugin", action="append")
-    add_session_options(common)
-    audit_cli.add_commands(p.add_subparsers(dest="command"), common)
-    a = p.parse_args(list(args))
-    code = a.func(a)
+    code = main(list(args))
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -468,3 +459,14 @@ def test_cli_audit_exports_every_row_to_a_file(demo, capsys, tmp_path, suffix):
     assert list(back["reason"].fillna("")) == [e["reason"] or "" for e in expected]
     logged = [e for e in OperatorLog(None).entries() if e.action == "export"]
     assert logged[-1].params["what"] == f"audit-{suffix}" and logged[-1].params["rows"] == len(expected)
+
+
+def test_inspector_history_names_a_submitted_compensations_command(compensated, capsys):
+    opened, plan, report, _ = compensated
+    url = opened.store.engine.url.render_as_string(hide_password=False)
+    from inspector.cli import main
+
+    code = main(["history", url, "--projection", "streams", "--key", "account-1", "--field", "version",
+                 "--role", "auditor", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0 and rows[-1]["command"] == f"Credit by {ACTOR}"
