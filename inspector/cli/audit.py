@@ -54,7 +54,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     try:
         cursor = None
         while True:
-            page = audit_table(opened.store, actor=args.actor, command=args.command, since=args.since,
+            page = audit_table(opened.store, actor=args.actor, command=args.command_type, since=args.since,
                                until=args.until, text=args.text, limit=int(min(500, limit - len(entries))),
                                cursor=cursor, newest_first=not args.oldest_first)
             first = first or page
@@ -139,7 +139,7 @@ def _export(args: argparse.Namespace, opened: Any, entries: list, first: Any, fm
         rows.append({c: (" ".join(e.streams) if c == "streams" else d.get(c)) for c in AUDIT_COLUMNS})
     result = write_rows(rows, args.out, fmt, columns=AUDIT_COLUMNS)
     record_export(result.path, what=f"audit-{fmt}", role=opened.role, store=opened,
-                  params={"actor": args.actor, "command": args.command, "since": str(args.since or "") or None,
+                  params={"actor": args.actor, "command": args.command_type, "since": str(args.since or "") or None,
                           "until": str(args.until or "") or None, "text": bool(args.text), "rows": result.rows})
     if first is not None and first.explanation:
         print(f"note: {first.explanation}", file=sys.stderr)
@@ -154,7 +154,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                         "when, which streams it changed, why")
     add_source(au)
     au.add_argument("--actor", metavar="A", help="only this actor (exact)")
-    au.add_argument("--command", metavar="C", help="only this command type (exact)")
+    # not dest="command": that is the subcommand's name, which main() dispatches on
+    au.add_argument("--command", dest="command_type", metavar="C", help="only this command type (exact)")
     au.add_argument("--since", type=parse_when, metavar="ISO", help="at or after this time")
     au.add_argument("--until", type=parse_when, metavar="ISO", help="before this time")
     au.add_argument("--text", metavar="Q", help="text in the command type, actor, reason or payload "
