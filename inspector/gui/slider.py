@@ -66,7 +66,8 @@ class SteadyLabel(QWidget):
     def __init__(self, parent: QWidget | None = None, text: str = ""):
         super().__init__(parent)
         self.label = QLabel(text, self)
-        sample = QLabel("Xg", self)
+        sample = QLabel("Xg")  # no parent: measured, never shown (a child would show until deleted)
+        sample.setFont(self.label.font())
         self._height = sample.sizeHint().height()
         sample.deleteLater()
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
