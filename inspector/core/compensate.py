@@ -41,7 +41,7 @@ from .checkpoints import StoreIdentity
 from .commands import CommandError, CommandSpec, CompensationNote, ProposedEvent, ProposedStep
 from .history import History
 from .model import EventFilter, RecordedEvent
-from .replay import ReplayError, ReplayPlan, json_value, rows_by_key, same_value
+from .replay import ReplayError, ReplayPlan, json_value, read_document, rows_by_key, same_value, write_document
 from .store import EventStore
 
 FORMAT = "inspector.compensation-plan/1"
@@ -158,11 +158,7 @@ class CompensationPlan:
 
     def export(self, path: str | Path) -> Path:
         """Write the plan atomically (a temporary file renamed over the target)."""
-        p = Path(path)
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(self.dumps(), encoding="utf-8")
-        tmp.replace(p)
-        return p
+        return write_document(path, self.dumps())
 
 
 def _flag(value: Any) -> bool:
@@ -172,11 +168,7 @@ def _flag(value: Any) -> bool:
 
 
 def load_plan(path: str | Path) -> CompensationPlan:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CompensationError(f"cannot read compensation plan {path}: {' '.join(str(e).split())}") from None
-    return CompensationPlan.from_json(doc)
+    return CompensationPlan.from_json(read_document(path, "compensation plan", CompensationError))
 
 
 # -- the context plugins propose from --------------------------------------------------------------

@@ -363,27 +363,37 @@ class ReplayPlan:
 
     def export(self, path: str | Path) -> Path:
         """Write the JSON document (atomically: a temporary file, then a rename)."""
-        p = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.dumps())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # a plan is for sharing: the usual permissions, not mkstemp's 0600
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return p
+        return write_document(path, self.dumps())
+
+
+def write_document(path: str | Path, text: str) -> Path:
+    """Write a plan's document atomically (a temporary file beside it, then a rename) with the
+    usual permissions: a plan is for sharing, not mkstemp's 0600."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def read_document(path: str | Path, what: str, error: type[Exception] = ReplayError) -> Any:
+    """A plan file's JSON; ``error`` with one line when it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise error(f"cannot read {what} {path}: {' '.join(str(e).split())}") from None
 
 
 def load_plan(path: str | Path) -> ReplayPlan:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ReplayError(f"cannot read replay plan {path}: {' '.join(str(e).split())}") from None
-    return ReplayPlan.from_json(doc)
+    return ReplayPlan.from_json(read_document(path, "replay plan"))
 
 
 # -- JSON values -----------------------------------------------------------------------------------
