@@ -190,23 +190,31 @@ class StoreContext:
         self.plan = plan
         self.histories = dict(histories)
         self._versions: dict[str, int | None] = {}
-        self._head: dict[str, dict[str, dict[str, Any]]] = {}
+        self._frames: dict[str, Any] = {}  # projection -> its state at the plan's head (one as_of each)
+        self._head: dict[str, dict[str, dict[str, Any] | None]] = {}  # rows read so far (None: no such row)
         self._target: dict[str, dict[str, dict[str, Any]]] = {}
+        self._keys: dict[str, frozenset[str]] = {}
 
-    def _diff_keys(self, projection: str) -> set[str]:
-        d = self.plan.projection(projection)
-        return {r["key"] for r in (*d.added, *d.removed, *d.changed)}
+    def _diff_keys(self, projection: str) -> frozenset[str]:
+        if projection not in self._keys:
+            d = self.plan.projection(projection)
+            self._keys[projection] = frozenset(r["key"] for r in (*d.added, *d.removed, *d.changed))
+        return self._keys[projection]
 
     def head_rows(self, projection: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         h = self.histories.get(projection)
         if h is None:
             raise CompensationError(f"no history of {projection!r} to read rows from")
-        want = set(keys) - set(self._head.get(projection, {}))
+        keys = list(keys)
+        cache = self._head.setdefault(projection, {})
+        want = sorted(set(keys) - set(cache))
         if want:
-            df = h.as_of(self.plan.head_position)
-            self._head.setdefault(projection, {}).update(rows_by_key(df[df["key"].isin(sorted(want))]))
-        cache = self._head.get(projection, {})
-        return {k: cache[k] for k in keys if k in cache}
+            if projection not in self._frames:
+                self._frames[projection] = h.as_of(self.plan.head_position)
+            df = self._frames[projection]
+            found = rows_by_key(df[df["key"].isin(want)])
+            cache.update({k: found.get(k) for k in want})
+        return {k: cache[k] for k in keys if cache.get(k) is not None}
 
     def head_row(self, projection: str, key: str) -> dict[str, Any] | None:
         return self.head_rows(projection, [key]).get(key)
