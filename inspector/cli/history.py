@@ -128,7 +128,7 @@ def cmd_row_history(args: argparse.Namespace) -> int:
             # "through which command": as `inspector who` finds it (causes, correlation, or the
             # inspector's own audit table for a submitted compensation)
             by_pos = {r["position"]: f"{r['command']} by {r['actor']}" for r in who_changed(opened.store, hist, args.key,
-                                                                                             args.field) if r["command"]}
+                                                                                             args.field, df) if r["command"]}
             df.insert(df.columns.get_loc("causation_id"), "command", [by_pos.get(int(p)) for p in df["position"]])
     finally:
         opened.store.close()

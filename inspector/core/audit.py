@@ -37,7 +37,6 @@ MAX_LIMIT = 10_000
 MAX_HOPS = 64
 STAND_IN_NOTE = ("this store keeps no command log: each correlation's first event stands in for the command "
                  "that started it (its type as the command, its actor as the actor)")
-_MIN = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,8 @@ def _py(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def who_changed(store: EventStore, history: Any, key: str, field: str | None = None) -> list[dict[str, Any]]:
+def who_changed(store: EventStore, history: Any, key: str, field: str | None = None,
+                changes: Any = None) -> list[dict[str, Any]]:
     """Every change of ``key``'s row in ``history`` (a ``History`` folded over ``store``), or of
     one ``field``, oldest first, with who asked for it: ``position``, ``time`` (of the event),
     ``event_type``, ``event_actor``, ``field``, ``old``, ``new``, and ``actor``, ``command``,
@@ -254,7 +254,7 @@ def who_changed(store: EventStore, history: Any, key: str, field: str | None = N
     appended the event (``inspector_audit``: its reason); the command the event's causation chain
     leads to (followed through the events' causes, batched per hop); the command of its correlation
     issued last before the event; without a command log, the correlation's first event."""
-    df = history.changes(key, field)
+    df = history.changes(key, field) if changes is None else changes  # ``changes``: that frame, already read
     if not len(df):
         return []
     changers: dict[int, _Changer] = {}
@@ -349,6 +349,3 @@ def _causes(store: EventStore, conn: Connection, event_ids: Iterable[str]) -> di
     return out
 
 
-def sort_key(e: AuditEntry) -> tuple:
-    """Oldest first, undated last (for callers that collect several pages)."""
-    return (e.time is None, e.time or _MIN)

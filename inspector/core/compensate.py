@@ -40,6 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from .checkpoints import StoreIdentity
 from .commands import CommandError, CommandSpec, CompensationNote, ProposedEvent, ProposedStep
 from .history import History
+from .oplog import canonical
 from .model import EventFilter, RecordedEvent
 from .replay import ReplayError, ReplayPlan, json_value, read_document, rows_by_key, same_value, write_document
 from .store import EventStore
@@ -58,8 +59,6 @@ class CompensationError(ReplayError):
     """A compensation plan that cannot be made, read or changed as asked."""
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def idempotency_key(command: str, stream: str, compensates: Sequence[str], values: Mapping[str, Any] | None = None,
@@ -69,7 +68,7 @@ def idempotency_key(command: str, stream: str, compensates: Sequence[str], value
     if compensates:
         basis = ["inspector.compensation/1", command, stream, *sorted(set(compensates))]
     else:
-        basis = ["inspector.compensation/1", command, stream, "values", _canonical(dict(values or {})), plan_id or ""]
+        basis = ["inspector.compensation/1", command, stream, "values", canonical(dict(values or {})), plan_id or ""]
     return hashlib.sha256("\n".join(basis).encode()).hexdigest()
 
 
@@ -137,7 +136,7 @@ class CompensationPlan:
 
     def sha256(self) -> str:
         """The plan's fingerprint: SHA-256 of its canonical JSON (what an approval would sign)."""
-        return hashlib.sha256(_canonical(self.to_json()).encode()).hexdigest()
+        return hashlib.sha256(canonical(self.to_json()).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> "CompensationPlan":
@@ -233,9 +232,14 @@ class StoreContext:
 
     def stream_version(self, stream: str) -> int | None:
         if stream not in self._versions:
-            page = self.store.read_page(EventFilter(stream=stream), limit=1, descending=True)
-            self._versions[stream] = page.events[0].version if page.events else None
+            self._versions[stream] = last_version(self.store, stream)
         return self._versions[stream]
+
+
+def last_version(store: EventStore, stream: str) -> int | None:
+    """The version of ``stream``'s newest event as the store reads it (None: no such stream)."""
+    page = store.read_page(EventFilter(stream=stream), limit=1, descending=True)
+    return page.events[0].version if page.events else None
 
 
 # -- composing ------------------------------------------------------------------------------------
@@ -267,14 +271,8 @@ class Composer:
                                 origin, plugin)
 
     def renumber(self, plan: CompensationPlan, steps: Sequence[CompensationStep]) -> CompensationPlan:
-        running: dict[str, int | None] = {}
-        out = []
-        for i, s in enumerate(steps, 1):
-            v = running[s.stream] if s.stream in running else self.context.stream_version(s.stream)
-            out.append(replace(s, index=i, expected_version=v))
-            last = (self.first_version - 1 if v is None else v) + len(s.events)
-            running[s.stream] = last
-        return replace(plan, steps=tuple(out))
+        steps = tuple(replace(s, index=i) for i, s in enumerate(steps, 1))
+        return refresh(replace(plan, steps=steps), self.context, self.first_version)
 
     def propose(self, manager: Any, created_at: str | None = None) -> CompensationPlan:
         """Ask every plugin for steps; invalid proposals become notes instead of steps."""

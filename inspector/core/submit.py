@@ -46,10 +46,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from .checkpoints import StoreIdentity
 from .commands import AppendEvent, Submitter
-from .compensate import CompensationPlan, CompensationStep, StoreContext, event_metadata, refresh
+from .compensate import CompensationPlan, CompensationStep, StoreContext, event_metadata, last_version, refresh
 from .connect import create_engine, describe_error, redact
 from .errors import InspectorError, LayoutError
-from .model import EventFilter
 from .ownstore import UtcTime, encode_json
 from .masking import MASK, holds_mask
 
@@ -477,8 +476,7 @@ def _dry_run(t: _Target, plan: CompensationPlan, on_step: Callable[[StepOutcome]
                 if step.stream in running:
                     actual = running[step.stream]
                 else:
-                    page = t.store.read_page(EventFilter(stream=step.stream), limit=1, descending=True)
-                    actual = page.events[0].version if page.events else None
+                    actual = last_version(t.store, step.stream)
                 if actual != step.expected_version:
                     stopped = step.index
                     o = _outcome(step, WOULD_CONFLICT, f"would conflict: expected "

@@ -26,13 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
+from .connect import CONNECT_TIMEOUT_S, describe_error
 from .model import EventFilter, RecordedEvent
 from .store import EventStore
 
 #: Longest a wait blocks before it looks at its cancel flag again (seconds).
 SLICE_S = 0.2
-CONNECT_TIMEOUT_S = 5
-
 #: Layouts whose writers NOTIFY a channel named after the events table on PostgreSQL.
 NOTIFYING_LAYOUTS = ("eventsourcing",)
 
@@ -78,10 +77,6 @@ def count_between(store: EventStore, after: int | None, head: int | None) -> int
     return store.count(EventFilter(after=after, before=head + 1))
 
 
-def _describe(exc: BaseException) -> str:
-    from .connect import describe_error
-
-    return describe_error(exc)
 
 
 @dataclass(frozen=True)
@@ -249,7 +244,7 @@ class Tail:
                 events, count, pending = self._read(head)
             self.head = head
         except Exception as e:  # noqa: BLE001 - a failed poll is reported and retried
-            error = _describe(e)
+            error = describe_error(e)
         if error is not None:
             self.errors += 1
             self.delay = self.error_backoff.delay(self.errors - 1, self.rng)
@@ -313,7 +308,7 @@ class Tail:
         delay = self.error_backoff.delay(self._listen_failures - 1, self.rng)
         self._listen_retry_at = time.monotonic() + delay
         self._listen_lost = True
-        self._notice(f"{what} on {', '.join(self.channels)} ({_describe(exc)}); polling, trying again in {delay:.0f} s")
+        self._notice(f"{what} on {', '.join(self.channels)} ({describe_error(exc)}); polling, trying again in {delay:.0f} s")
 
     def wait(self, timeout: float | None = None, should_cancel: Callable[[], bool] | None = None) -> str:
         """Wait ``timeout`` seconds (default: the delay the last poll chose) or until a NOTIFY,

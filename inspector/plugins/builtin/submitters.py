@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from inspector.core import ownstore
 from inspector.core.commands import AppendEvent, Submitter
+from inspector.core.store import is_uuid
 from inspector.core.compensate import EVENT_ID_NAMESPACE
 from inspector.core.submit import StreamConflict, SubmitError
 from inspector.plugins.hookspecs import hookimpl
@@ -24,13 +25,6 @@ def _split(qualified: str) -> tuple[str | None, str]:
     schema, _, name = qualified.rpartition(".")
     return (schema or None), name
 
-
-def _is_uuid(v: Any) -> bool:
-    try:
-        uuid.UUID(str(v))
-    except ValueError:
-        return False
-    return True
 
 
 # -- the inspector's own layout ------------------------------------------------------------------
@@ -119,13 +113,13 @@ def _es_originator(conn: Connection, store: Any, stream: str) -> tuple[str, str]
     stream already exists in the dashed form), elsewhere the text as given."""
     col_type = store.column_type("stream").lower()
     if col_type == "uuid":
-        if not _is_uuid(stream):
+        if not is_uuid(stream):
             raise SubmitError(f"stream {stream!r} is not a UUID, and {store.layout.table} keeps originator ids as uuid")
         return "CAST(:oid AS uuid)", str(uuid.UUID(stream))
     if not any(col_type.startswith(t) for t in _TEXT_TYPES):
         raise SubmitError(f"cannot write originator ids into a {col_type} column ({store.layout.table}); "
                           "a plugin submitter for this store is needed")
-    if conn.dialect.name == "sqlite" and _is_uuid(stream):
+    if conn.dialect.name == "sqlite" and is_uuid(stream):
         u = uuid.UUID(stream)
         q, cols = store.dialect, _es_cols(store)
         found = conn.execute(sa.text(f"SELECT {q.quote(cols['stream'])} FROM {q.table(store.layout.table)} "
@@ -201,7 +195,7 @@ def mdb_stream_version(conn: Connection, store: Any, stream: str) -> int | None:
 def _eventide_causation(conn: Connection, store: Any, event_id: str | None) -> dict[str, Any]:
     """Eventide's causation keys for the compensated event (stream, position, global position), so
     lineage in Message DB terms leads from the compensation to what it compensates."""
-    if not event_id or not _is_uuid(event_id):
+    if not event_id or not is_uuid(event_id):
         return {}
     row = conn.execute(sa.text(f"SELECT stream_name, position, global_position FROM "
                                f"{store.dialect.table(store.layout.table)} WHERE id = CAST(:id AS uuid)"),
