@@ -175,7 +175,6 @@ class ComposerDialog(QDialog):
         lay.addLayout(bottom)
         self.resize(1180, 860)
 
-        self._fill_commands()
         self._sync_buttons()
         self._task = self._runner.submit(
             prepare, store, replay_plan, self.projections, dict(histories or {}), manager, first_version,
@@ -190,11 +189,10 @@ class ComposerDialog(QDialog):
         b.clicked.connect(slot)
         return b
 
-    def _fill_commands(self) -> None:
-        try:
-            commands = self.manager.commands() if self.manager is not None else {}
-        except Exception:  # noqa: BLE001 - a broken plugin is disabled by the manager; show what is left
-            commands = {}
+    def _fill_commands(self, commands) -> None:
+        """The commands the composer was built with (on the worker), so the list offered is the one
+        ``Composer.spec`` knows."""
+        self.command_combo.clear()
         for name, spec in sorted(commands.items()):
             self.command_combo.addItem(f"{spec.title or name} ({name})", name)
         if not commands:
@@ -234,6 +232,7 @@ class ComposerDialog(QDialog):
     def _prepared(self, result) -> None:
         self._task = None
         self.composer, plan, spec, heads, self.built = result
+        self._fill_commands(self.composer.commands)
         self._set_busy(None)
         notes = [f"<b>{html.escape(n.plugin)}</b>: {html.escape(n.text)}" if n.plugin else html.escape(n.text)
                  for n in plan.notes]

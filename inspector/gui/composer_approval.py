@@ -117,6 +117,7 @@ class ApprovalBox(QWidget):
         self.approve_dialog: ApproveDialog | None = None
         self.write_url, self.submitter = "", ""
         self._ready = False
+        self._sha: tuple[CompensationPlan, str] | None = None  # the plan shown and its SHA-256
         self._reading = None
         self._approving = None
 
@@ -169,7 +170,9 @@ class ApprovalBox(QWidget):
     def status(self) -> ApprovalStatus | None:
         if self.plan is None or self.approvals is None:
             return None
-        return evaluate(self.plan, self.approvals, self.submitter or None)
+        if self._sha is None or self._sha[0] is not self.plan:  # asked several times per keystroke
+            self._sha = (self.plan, self.plan.sha256())
+        return evaluate(self.plan, self.approvals, self.submitter or None, sha=self._sha[1])
 
     def blocking(self) -> str | None:
         """Why the plan cannot be submitted yet as far as approval goes (None: it can)."""

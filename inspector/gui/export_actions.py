@@ -184,11 +184,10 @@ class ExportActions(QObject):
 
         from ..core.investigations import saved_investigation
 
-        investigation = saved_investigation(store)  # the Bookmarks dock's bookmarks and notes
-
         def work():
+            # the Bookmarks dock's bookmarks and notes, read on the worker (a bad file fails the task)
             return (yield from iter_make_bundle(store, flt, target, projections=projections,
-                                                investigation=investigation))
+                                                investigation=saved_investigation(store)))
 
         def said(value: Any) -> str:
             step, done, total = value
