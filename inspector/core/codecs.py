@@ -175,15 +175,41 @@ def _sniff_json(raw: Any) -> bool:
     return _head(raw) in ("{", "[", '"')
 
 
+# Every digit byte to "0", every other byte to " ": a run of 19 digits becomes a substring search.
+_DIGIT_MASK = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_NINETEEN = b"0" * 19
+_LONG_INTEGER = re.compile(rb"-?[0-9]{19,}")
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _beyond_64_bits(raw: str | bytes) -> bool:
+    """True when the JSON text may hold an integer outside [-2**63, 2**64 - 1], which orjson
+    silently reads as a float (losing digits). Every such integer has at least 19 digits, so a
+    C-speed mask-and-search rules out nearly every document; the few with a run of 19 digits
+    (nanosecond timestamps, long ids in strings) get an exact check. A false "True" only costs
+    the slower parser, never a different value."""
+    data = raw if type(raw) is bytes else raw.encode("utf-8", "surrogatepass")
+    if _NINETEEN not in data.translate(_DIGIT_MASK):
+        return False
+    return any(not _INT64_MIN <= int(m) <= _UINT64_MAX for m in _LONG_INTEGER.findall(data))
+
+
 try:  # orjson parses the small objects stores are full of about four times faster
-    from orjson import loads as _fast_loads
+    from orjson import loads as _orjson_loads
+
+    def _fast_loads(raw: str | bytes) -> Any:
+        """orjson's parse where it is exact; the standard parser for integers beyond 64 bits."""
+        if _beyond_64_bits(raw):
+            return json.loads(raw)
+        return _orjson_loads(raw)
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib parser is the fallback
     _fast_loads = json.loads
 
 
 def load_json(text: str | bytes) -> Any:
-    """Parse JSON, fast where orjson accepts it; what it refuses (NaN, integers beyond 64 bits)
-    goes to the standard parser, so results never depend on which parser ran."""
+    """Parse JSON, fast where orjson accepts it; what it refuses (NaN, infinity) or would read
+    inexactly (integers beyond 64 bits) goes to the standard parser, so results never depend on
+    which parser ran."""
     try:
         return _fast_loads(text)
     except ValueError:

@@ -42,6 +42,7 @@ from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Sequen
 import numpy as np
 import orjson
 
+from .codecs import load_json
 from .errors import InspectorError
 from .model import EventFilter, RecordedEvent
 from .store import EventStore
@@ -636,7 +637,7 @@ def read_back(path: str | Path, fmt: str | None = None) -> Any:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     if fmt == "jsonl":
         with open(path, "rb") as fh:
-            return pd.DataFrame([orjson.loads(line) for line in fh if line.strip()])
+            return pd.DataFrame([load_json(line) for line in fh if line.strip()])
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pandas()

@@ -11,11 +11,11 @@ import os
 import zlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from inspector.core import codecs
-from inspector.core.codecs import BUILTIN_CODECS, Codec, CodecPipeline, Decoded, DecodeFailed
+from inspector.core.codecs import BUILTIN_CODECS, Codec, CodecPipeline, Decoded, DecodeFailed, load_json
 
 DOC = {"order": 42, "lines": [{"sku": "A-1", "qty": 2}], "note": "café ☕"}
 DOC_BYTES = json.dumps(DOC, ensure_ascii=False).encode("utf-8")
@@ -279,7 +279,22 @@ def test_never_raises_on_damaged_payloads(tail, cut, prefix):
         _check(CodecPipeline().decode(packed + tail))
 
 
+@pytest.mark.parametrize("number", [-(2**63) - 1, 2**64, -(10**30), 10**40, -(2**63), 2**64 - 1, 1_700_000_000_123_456_789])
+def test_integers_beyond_64_bits_keep_every_digit(number):
+    """orjson reads integers outside [-2**63, 2**64 - 1] as floats; the inspector must show the
+    integer the store holds, through every JSON path (full decode, the page reader's hot loop,
+    the top-level helper), and in-range long integers must stay exact too."""
+    doc = {"amount": number, "nested": [number, {"id": str(number)}]}
+    raw = json.dumps(doc)
+    for form in (raw, raw.encode()):
+        assert CodecPipeline().decode(form).value == doc
+        assert CodecPipeline().json_reader()(form) == doc
+        assert load_json(form) == doc
+    assert type(CodecPipeline().decode(raw).value["amount"]) is int
+
+
 @settings(max_examples=200, deadline=None)
+@example([-(2**63) - 1]).via("integer just below 64-bit range, once read as a float")
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                     lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=30))
 def test_any_json_value_round_trips(value):
