@@ -143,14 +143,23 @@ def _inflate(dec: Any, raw: bytes, name: str) -> bytes:
 
 def _sniff_zlib(raw: Any) -> bool:
     """The two-byte zlib header (CM 8, window <= 32K, check bits), then a trial inflate of the
-    first bytes: text such as ``b"800 units"`` has a valid header by chance but fails at once."""
+    first bytes: text such as ``b"800 units"`` has a valid header by chance but fails at once.
+    Short text that is nothing but such a header, or a header and the start of a deflate block
+    (``b"800"``, ``b"x^"``), does not fail, it only ends early: printable text that ends before
+    its stream does is text. A cut-off stream of binary is still zlib, reported as truncated."""
     if not (isinstance(raw, bytes) and len(raw) >= 2 and raw[0] & 0x0F == 8 and raw[0] >> 4 <= 7
             and (raw[0] * 256 + raw[1]) % 31 == 0):
         return False
+    trial = zlib.decompressobj()
     try:
-        zlib.decompressobj().decompress(raw[:64], SAMPLE)
+        trial.decompress(raw[:64], SAMPLE)
     except zlib.error:
         return False
+    if len(raw) <= 64 and not trial.eof:
+        try:
+            return not is_text(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return True
     return True
 
 

@@ -293,7 +293,22 @@ def test_integers_beyond_64_bits_keep_every_digit(number):
     assert type(CodecPipeline().decode(raw).value["amount"]) is int
 
 
+@pytest.mark.parametrize("text", [b"800", b"x^", b"800 units", b"8"])
+def test_short_text_with_a_zlib_header_by_chance_is_text(text):
+    """``800`` starts like a zlib stream (0x38 0x30 passes the header check) and ends before any
+    stream would: a bare number in a byte column is shown as the text it is, not as corrupt zlib."""
+    d = CodecPipeline().decode(text)
+    assert (d.value, d.encoding, d.error) == (text.decode(), "text", None)
+
+
+def test_a_cut_off_zlib_stream_is_still_reported_as_truncated():
+    packed = zlib.compress(json.dumps({"sku": "A-1", "price": 10}).encode())
+    d = CodecPipeline().decode(packed[:-6])
+    assert d.encoding == "zlib" and "truncated" in d.error
+
+
 @settings(max_examples=200, deadline=None)
+@example(800).via("0x38 0x30 0x30 has a valid zlib header: once read as a truncated stream")
 @example([-(2**63) - 1]).via("integer just below 64-bit range, once read as a float")
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                     lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=30))
