@@ -403,7 +403,7 @@ class History:
         first = np.cumsum(first)
         table = np.empty((4, int(first[-1])), object)  # key, field, old, new: the frame's one block
         row, field = np.empty(table.shape[1], np.intp), np.empty(table.shape[1], np.intp)
-        with _no_gc():  # many objects (times as Timestamps), no cycles
+        with _no_gc():  # many objects, no cycles
             for order, col, r, a, b in cells:
                 at = first.take(r)
                 first[r] += 1

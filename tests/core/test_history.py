@@ -378,6 +378,29 @@ def test_times_out_of_order_end_the_run_at_the_first_late_one(sqlite_url, plugin
         h.as_of(1, time=T0)
 
 
+def test_times_in_diffs_and_change_logs_are_the_utc_instants_the_state_shows(sqlite_url, plugin_manager):
+    """A diff's and a change log's old/new times are timezone-aware UTC datetimes, equal to the
+    cells of the states on either side: a caller can compare them, and print them with their zone."""
+    s = Store(sqlite_url)
+    s.reset()
+    with s.engine.begin() as conn:
+        ownstore.append_events(conn, [NewEvent(str(uuid.uuid4()), "acct-1", v, "Changed", T0 + dt.timedelta(minutes=v),
+                                               {"a": v}) for v in (1, 2, 3)])
+    store = s.open(plugin_manager)
+    h = build_history(store, STREAMS)
+    store.close()
+    d = h.diff(1, 3).changed.set_index("field")
+    before, after = h.as_of(1).iloc[0], h.as_of(3).iloc[0]
+    for cell, state in (("old", before), ("new", after)):
+        t = d.loc["updated_at", cell]
+        assert isinstance(t, dt.datetime) and t.utcoffset() == dt.timedelta(0)
+        assert t == state["updated_at"]
+    assert d.loc["updated_at", "new"] == T0 + dt.timedelta(minutes=3)
+    log = h.changes("acct-1", "updated_at")
+    assert list(log["new"]) == [T0 + dt.timedelta(minutes=v) for v in (1, 2, 3)]
+    assert str(log["new"].iloc[0]).endswith("+00:00")
+
+
 def test_cancelling_stops_a_build_and_leaves_an_extension_undone(sqlite_url, plugin_manager):
     s = Store(sqlite_url)
     s.reset()
