@@ -8,7 +8,7 @@ import operator
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
-from .codecs import MISS, CodecPipeline, Decoded
+from .codecs import MISS, CodecPipeline, Decoded, any_beyond_64_bits
 from .layout import Layout
 from .model import RecordedEvent
 
@@ -89,6 +89,7 @@ class RowDecoder:
         # The common shape (every field a plain column, JSON object payloads, a real time column)
         # gets a specialised loop in events(); anything else goes through to_event.
         self.json_reader = codecs.json_reader()
+        self.json_reader_unchecked = codecs.json_reader(checked=False)
         self.simple = (
             self.json_reader is not None
             and self.payload_i is not None
@@ -149,8 +150,11 @@ class RowDecoder:
         the first page's latency is this loop, so it is written for speed, not for beauty."""
         if not self.simple:
             return tuple(self.to_event(r) for r in rows)
-        read, to_event, new = self.json_reader, self.to_event, tuple.__new__
+        to_event, new = self.to_event, tuple.__new__
         pi, mi = self.payload_i, self.metadata_i
+        # one check of the whole page for integers orjson would read inexactly, not one per value
+        cells = [r[pi] for r in rows] if mi is None else [r[pi] for r in rows] + [r[mi] for r in rows]
+        read = self.json_reader if any_beyond_64_bits(cells) else self.json_reader_unchecked
         idx = [step[0] if step is not None else None for step in self.plan]
         # unmapped fields read the position column and are blanked below (keeps one itemgetter)
         get = operator.itemgetter(*[i if i is not None else idx[0] for i in idx])

@@ -8,6 +8,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import zlib
 
 import pytest
@@ -291,6 +292,23 @@ def test_integers_beyond_64_bits_keep_every_digit(number):
         assert CodecPipeline().json_reader()(form) == doc
         assert load_json(form) == doc
     assert type(CodecPipeline().decode(raw).value["amount"]) is int
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), st.text(max_size=40),
+                          st.integers().map(str), st.integers(min_value=10**15).map(lambda n: f"id-{n}x")),
+                max_size=8))
+def test_a_whole_page_is_checked_for_long_integers_as_each_value_would_be(parts):
+    """``any_beyond_64_bits`` (one scan of a page) says True exactly when one of the values would
+    need the exact parser, for text, bytes of any kind (bytes >= 0xFA next to digits included)
+    and a run of digits at any alignment."""
+    values = [p.encode() if isinstance(p, str) and len(p) % 2 else p for p in parts] + [None, {"parsed": 1}]
+    want = any(codecs._beyond_64_bits(v) for v in values if isinstance(v, (str, bytes)))
+    assert codecs.any_beyond_64_bits(values) == want
+    for shift in range(4):  # the word-at-a-time filter never misses a run of 19 digits
+        data = b"\xfa" * shift + b"".join(p if isinstance(p, bytes) else p.encode() for p in parts)
+        if re.search(rb"[0-9]{19}", data):
+            assert codecs._sixteen_digits_aligned(data)
 
 
 @pytest.mark.parametrize("text", [b"800", b"x^", b"800 units", b"8"])
