@@ -30,12 +30,18 @@ def parse_when(text: str) -> dt.datetime:
 
 
 def plugins(args: argparse.Namespace):
+    """The command's plugin manager: loaded once per command (a command and ``open_source`` both
+    ask), warning once about each plugin that is disabled."""
     from ..plugins.manager import PluginManager
 
+    pm = getattr(args, "_plugin_manager", None)
+    if pm is not None:
+        return pm
     pm = PluginManager(paths=getattr(args, "plugin", None) or ())
     for info in pm.status():
         if not info.ok and getattr(args, "command", "") != "plugins":
             print(f"inspector: warning: plugin {info.name} disabled: {info.error}", file=sys.stderr)
+    args._plugin_manager = pm
     return pm
 
 

@@ -78,3 +78,16 @@ def test_unknown_projection_is_one_line(demo):
     path, _ = demo
     r = run("state", str(path), "--projection", "nope")
     assert r.returncode != 0 and "projections:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_broken_plugin_is_reported_once_and_the_command_still_answers(demo, tmp_path):
+    """A command that opens the store and looks up a projection loads the plugins once: one
+    warning per disabled plugin on stderr, and the answer on stdout."""
+    path, _ = demo
+    bad = tmp_path / "half_done.py"
+    bad.write_text("raise ImportError('half_done needs a module that is not installed')\n")
+    r = run("state", str(path), "--projection", "types", "--plugin", str(bad))
+    assert r.returncode == 0, r.stderr
+    assert {row["key"] for row in json.loads(r.stdout)} >= {"PriceChanged"}
+    warnings = [line for line in r.stderr.splitlines() if "plugin half_done disabled" in line]
+    assert len(warnings) == 1 and "not installed" in warnings[0]
