@@ -192,18 +192,29 @@ class EventTableModel(QAbstractTableModel):
         if self._store is None:
             self.sig_loading_changed.emit(False)
             return
+        self.recount()
+        self.fetchMore(QModelIndex())
+
+    def recount(self, runner: TaskRunner | None = None) -> None:
+        """Count the rows matching the filter again (on ``runner``, else the model's): ``total``
+        keeps its value until the count arrives."""
+        if self._store is None:
+            return
         gen = self._generation
-        self._count_task = self._runner.submit(
+        self._count_task = (runner or self._runner).submit(
             self._store.count, self._filter, label="counting events", owner=self,
             on_finished=lambda n: self._count_arrived(gen, n), on_error=lambda e: self._count_failed(gen, e),
         )
-        self.fetchMore(QModelIndex())
 
     def is_loading(self) -> bool:
         return self._pending is not None
 
     def is_counting(self) -> bool:
         return self._count_task is not None
+
+    def is_paused(self) -> bool:
+        """A page was cancelled or failed: nothing more is read until ``reload``."""
+        return self._paused
 
     # -- Qt model API -----------------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -390,6 +401,65 @@ class EventTableModel(QAbstractTableModel):
     def _set_total(self, n: int | None) -> None:
         self._total = n
         self.sig_count_changed.emit(n)
+
+    # -- new events at the end (``gui.live``) ---------------------------------------------------
+    def tail_cursor(self):
+        """The keyset cursor after the last row read (None before the first page)."""
+        return self._cursor
+
+    def read_new(self, runner: TaskRunner | None = None) -> None:
+        """Read the rows after ``tail_cursor()`` (on ``runner``, else the model's) and
+        ``append_new`` them, for a table sorted by position ascending that has read to its end:
+        as many as the short last page has room for, or a page. The read is the page in flight
+        (``is_loading``); a reload meanwhile drops it."""
+        room = self.page_size - len(self._pages[-1]) if self._pages else 0
+        gen = self._generation
+        self._pending = (runner or self._runner).submit(
+            load_page, self._store, self._filter, self._cursor, "position", False, room or self.page_size,
+            label="loading new events", owner=self,
+            on_finished=lambda res: self._new_arrived(gen, runner, res), on_error=lambda e: self._new_failed(gen, e))
+        self.sig_loading_changed.emit(True)
+
+    def append_new(self, rows: list[Row], cursor, has_more: bool = False, runner: TaskRunner | None = None) -> None:
+        """Append ``rows``, read after the last row (``cursor``: the key of the last of them), not
+        while a page loads: the short last page is filled before a new one starts. The total is
+        then the row count, or with ``has_more`` the rows are counted again on ``runner``."""
+        if self._pending is not None:
+            raise RuntimeError("cannot append rows while a page loads")
+        first, n = self._rows, len(rows)
+        if n:
+            self.beginInsertRows(QModelIndex(), first, first + n - 1)
+            rest: list[Row | None] = list(rows)
+            if self._pages and len(self._pages[-1]) < self.page_size:
+                room = self.page_size - len(self._pages[-1])
+                self._pages[-1].extend(rest[:room])
+                rest = rest[room:]
+            self._pages.extend(rest[i:i + self.page_size] for i in range(0, len(rest), self.page_size))
+            self._rows += n
+            self._cursor = cursor
+            self.endInsertRows()
+        self._has_more = has_more
+        if has_more:
+            self.recount(runner)
+        else:
+            self._set_total(self._rows)  # every row is read: that is the count
+        self.sig_page_loaded.emit(first, n)
+
+    def _new_arrived(self, gen: int, runner: TaskRunner | None, result) -> None:
+        if gen != self._generation:
+            return  # reloaded meanwhile
+        page, rows = result
+        self._pending = None
+        self.append_new(rows, page.last_key, page.has_more, runner)
+        self.sig_loading_changed.emit(False)
+
+    def _new_failed(self, gen: int, exc: BaseException) -> None:
+        if gen != self._generation:
+            return
+        self._pending = None
+        self.sig_loading_changed.emit(False)
+        if not isinstance(exc, Cancelled):
+            self.sig_error.emit(f"reading new events failed: {describe(exc)}")
 
     # -- helpers for views ------------------------------------------------------------------
     def event_at(self, row: int) -> RecordedEvent | None:

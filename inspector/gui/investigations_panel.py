@@ -320,19 +320,14 @@ class Investigations(QObject):
 
     def _extend_event_menu(self) -> None:
         """Add "Bookmark…" to the event table's context menu, which ``rollback.Rollback.event_menu``
-        builds (wrapped on the instance: entries others add the same way are kept)."""
+        builds."""
         rollback = getattr(self.w, "rollback", None)
-        if rollback is None:
-            return
-        build = rollback.event_menu
+        if rollback is not None:
+            rollback.add_event_menu_extension(self._bookmark_entry)
 
-        def event_menu(ev):
-            menu = build(ev)
-            menu.addSeparator()
-            menu.addAction("Bookmark…", lambda: self.ask_bookmark(ev)).setObjectName("bookmarkEvent")
-            return menu
-
-        rollback.event_menu = event_menu
+    def _bookmark_entry(self, menu, ev) -> None:
+        menu.addSeparator()
+        menu.addAction("Bookmark…", lambda: self.ask_bookmark(ev)).setObjectName("bookmarkEvent")
 
     def ask_bookmark(self, ev) -> BookmarkDialog | None:
         self.show_panel()

@@ -275,11 +275,7 @@ class Live(QObject):
             return
         if h.head is not None and h.head >= target:
             return
-        if hasattr(sp, "_maybe_extend"):
-            sp._extend_wanted = True
-            sp._maybe_extend()
-        else:  # pragma: no cover - an older panel: Reload drops the other histories
-            sp.reload()
+        sp.request_extension()
 
     def _history_shown(self) -> None:
         """A history was chosen (or built) while following: bring it to the head too."""
@@ -293,8 +289,7 @@ class Live(QObject):
         sp = self.w.state_panel
         h = sp.history
         if h is not None and sp.store is self.store and (h.head is None or h.head < self._target):
-            extending = getattr(sp, "_extend_task", None) is not None or getattr(sp, "_extend_wanted", False)
-            if extending:
+            if sp.is_extending():
                 return False
         return True
 

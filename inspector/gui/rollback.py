@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -44,6 +44,7 @@ class Rollback(QObject):
         self.checkpoint_dialog: CheckpointDialog | None = None
         self.skip_dialog: SkipDialog | None = None
         self._built: dict[str, Any] = {}  # histories built by previews, for the store shown
+        self._menu_extensions: list[Callable[[QMenu, Any], None]] = []
 
         self.panel = CheckpointsPanel(window.runner, window)
         self.dock = add_bottom_dock(window, self.panel, "Checkpoints", "checkpointsDock", window.lineage_dock)
@@ -95,8 +96,14 @@ class Rollback(QObject):
         self.menu = menu
         return menu
 
+    def add_event_menu_extension(self, extend: Callable[[QMenu, Any], None]) -> None:
+        """Have ``extend(menu, ev)`` add entries to every ``event_menu`` after its own (in the
+        order added)."""
+        self._menu_extensions.append(extend)
+
     def event_menu(self, ev) -> QMenu:
-        """The event table's context menu for ``ev`` (a RecordedEvent)."""
+        """The event table's context menu for ``ev`` (a RecordedEvent), with the entries of
+        ``add_event_menu_extension``."""
         menu = QMenu(self.w)
         menu.setObjectName("eventMenu")
         menu.addAction("Checkpoint just before this event…", lambda: self.checkpoint_before_event(ev))
@@ -112,6 +119,8 @@ class Rollback(QObject):
             menu.addSeparator()
             menu.addAction("Show this correlation", lambda: self.w.show_correlation(ev.correlation_id))
         menu.setToolTipsVisible(True)
+        for extend in self._menu_extensions:
+            extend(menu, ev)
         return menu
 
     def _table_menu(self, pos) -> None:
@@ -224,9 +233,8 @@ class Rollback(QObject):
         (unless it is extending them right now)."""
         out = dict(self._built)
         panel = self.w.state_panel
-        if getattr(panel, "_extend_task", None) is None and not getattr(panel, "_extend_wanted", False):
-            for name, got in dict(getattr(panel, "_histories", {})).items():
-                out[name] = got[0] if isinstance(got, tuple) else got
+        if not panel.is_extending():
+            out.update(panel.built_histories())
         return out
 
     def open_preview(self, request: PreviewRequest) -> PreviewDialog | None:

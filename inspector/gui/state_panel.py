@@ -421,6 +421,20 @@ class StatePanel(QWidget):
             self._extend_wanted = True
             self._maybe_extend()
 
+    def request_extension(self) -> None:
+        """Fold the events appended since into the current history, keeping the other
+        projections' histories (after running reads, as ``reload`` does)."""
+        self._extend_wanted = True
+        self._maybe_extend()
+
+    def is_extending(self) -> bool:
+        """An extension of the history is running or waits for reads to end."""
+        return self._extend_task is not None or self._extend_wanted
+
+    def built_histories(self) -> dict[str, Any]:
+        """{projection name: History} of every history this panel has built for its store."""
+        return {name: got[0] if isinstance(got, tuple) else got for name, got in self._histories.items()}
+
     def _maybe_extend(self) -> None:
         if not self._extend_wanted or self._reads or self._extend_task is not None or self.history is None:
             return

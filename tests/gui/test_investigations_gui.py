@@ -41,6 +41,7 @@ def test_bookmark_from_the_event_menu_and_go_to_it(qtbot, win):
     ev = w.model.event_at(3)
     menu = w.rollback.event_menu(ev)
     assert "Checkpoint just before this event…" in [a.text() for a in menu.actions()]  # the menu keeps its entries
+    assert menu.actions()[-1].text() == "Bookmark…"  # added after them
     _action(menu, "Bookmark…").trigger()
     dialog = panel.dialog
     assert dialog is not None and dialog.isVisible()

@@ -151,9 +151,12 @@ def test_table_refresh_paths(qtbot, sqlite_url, plugin_manager):
         w.filter_bar.set_filter(EventFilter(stream="order-later"))
         qtbot.waitUntil(lambda: m.total == 0 and not m.is_loading() and w.runner.is_idle(), timeout=WAIT_MS)
         ids = append_elsewhere(sqlite_url, 2, "order-later")
-        assert refresh_table(m, w.runner) == "append"
+        with qtbot.waitSignal(m.sig_page_loaded, timeout=WAIT_MS) as loaded:
+            assert refresh_table(m, w.runner) == "append" and m.is_loading()
+        assert loaded.args == [0, 2]  # the window selects the first row of a first page
         qtbot.waitUntil(lambda: m.total == 2 and m.rowCount() == 2 and not m.is_loading(), timeout=WAIT_MS)
         assert [m.event_at(r).event_id for r in range(2)] == ids
+        assert m.tail_cursor() is not None and not m.canFetchMore(QModelIndex())
 
         m.set_sort("position", descending=True)
         qtbot.waitUntil(lambda: not m.is_loading() and not m.is_counting(), timeout=WAIT_MS)
