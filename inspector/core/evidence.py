@@ -62,7 +62,8 @@ from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Sequen
 from .. import __version__
 from .checkpoints import StoreIdentity
 from .errors import InspectorError
-from .export import _Atomic, filter_from_json, filter_to_json
+from .export import filter_from_json, filter_to_json
+from .store_files import AtomicFile
 from .model import EventFilter
 from .roles import role_of
 from .store import EventStore
@@ -217,7 +218,7 @@ def iter_make_bundle(
     def cancelled() -> bool:
         return should_cancel is not None and should_cancel()
 
-    atomic = _Atomic(path)
+    atomic = AtomicFile(path, suffix=".part", prefix=f".{path.name}.", shared=True)
     try:
         with zipfile.ZipFile(atomic.tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
             w = _Writer(zf, made_at)

@@ -33,8 +33,6 @@ import csv
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -46,6 +44,7 @@ from .codecs import load_json
 from .errors import InspectorError
 from .model import EventFilter, RecordedEvent
 from .store import EventStore
+from .store_files import AtomicFile
 
 __all__ = ["BATCH_ROWS", "EVENT_COLUMNS", "FORMATS", "KINDS", "ExportCancelled", "ExportError", "ExportResult",
            "diff_rows", "event_row", "filter_from_json", "filter_to_json", "format_of", "iter_write_events",
@@ -56,8 +55,6 @@ KINDS = ("int", "float", "bool", "time", "text", "json")
 #: Rows per Parquet row group, and per batch written (events are read in pages of ``page_size``).
 BATCH_ROWS = 65_536
 UTC = dt.timezone.utc
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 #: An event export's columns: ``RecordedEvent.to_json()``, typed.
@@ -270,28 +267,6 @@ def _cast(kind: str, v: Any, column: str) -> Any:
 # -- writers --------------------------------------------------------------------------------------
 
 
-class _Atomic:
-    """A temporary file next to ``path``, renamed over it when complete and removed otherwise."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-
-    def commit(self) -> int:
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private (0600); the export gets the mode any new file would get
-        os.chmod(self.tmp, 0o666 & ~_UMASK)
-        os.replace(self.tmp, self.path)
-        return self.path.stat().st_size
-
-    def discard(self) -> None:
-        self.tmp.unlink(missing_ok=True)
-
-
 class _Sink:
     """Writes batches of row tuples (cast to the columns' kinds) in one format."""
 
@@ -412,7 +387,7 @@ def iter_write(out: str | Path, fmt: str | None, columns: Sequence[tuple[str, st
     for name, kind in columns:
         if kind not in KINDS:
             raise ExportError(f"column {name!r}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
-    atomic = _Atomic(path)
+    atomic = AtomicFile(path, suffix=".part", prefix=f".{path.name}.", shared=True)
     sink = None
     try:
         sink = _Sink(fmt, atomic.tmp, columns, meta)

@@ -63,9 +63,7 @@ import datetime as dt
 import json
 import math
 import operator
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -81,6 +79,7 @@ from .model import EventFilter, RecordedEvent
 from .projection import Projection
 from .rows import text
 from .store import EventStore, is_uuid
+from .store_files import write_atomic
 
 FORMAT = "inspector.replay-plan/1"
 LIST_LIMIT = 1000  # events, orphans and diff entries listed per plan (counts stay exact)
@@ -367,20 +366,9 @@ class ReplayPlan:
 
 
 def write_document(path: str | Path, text: str) -> Path:
-    """Write a plan's document atomically (a temporary file beside it, then a rename) with the
-    usual permissions: a plan is for sharing, not mkstemp's 0600."""
+    """Write a plan's document atomically, with the usual permissions: a plan is for sharing."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(p, text, shared=True)
     return p
 
 

@@ -296,11 +296,11 @@ def write_report(store: EventStore, flt: EventFilter, out: Any, **kwargs: Any) -
     """Render the report (``render_report``'s arguments) and write it atomically to ``out``."""
     from pathlib import Path
 
-    from .export import _Atomic
+    from .store_files import AtomicFile
 
     path = Path(out)
     text = render_report(store, flt, **kwargs)
-    atomic = _Atomic(path)
+    atomic = AtomicFile(path, suffix=".part", prefix=f".{path.name}.", shared=True)
     try:
         atomic.tmp.write_text(text, encoding="utf-8")
         atomic.commit()

@@ -16,21 +16,49 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+_UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it), then put back
+os.umask(_UMASK)
+
+
+class AtomicFile:
+    """A temporary file beside ``path`` (``<prefix>XXXX<suffix>``), to be written by the caller
+    and then renamed over ``path`` by ``commit`` or removed by ``discard``: a crash leaves the old
+    file or the new one, never half of one. ``shared``: the new file gets the mode any new file
+    would get (exports, plans and bundles are for sharing), not mkstemp's private 0600."""
+
+    def __init__(self, path: Path, *, prefix: str | None = None, suffix: str = ".tmp", shared: bool = False):
+        self.path, self.shared = Path(path), shared
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix if prefix is not None else self.path.name + ".", suffix=suffix,
+                                   dir=folder)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self, durable: bool = True) -> int:
+        """Rename the written file over ``path`` (flushed to disk first when ``durable``); its size."""
+        if durable:
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        if self.shared:
+            os.chmod(self.tmp, 0o666 & ~_UMASK)
+        os.replace(self.tmp, self.path)
+        return self.path.stat().st_size
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 def write_atomic(path: Path, text: str, *, tmp_prefix: str | None = None, tmp_suffix: str = ".tmp",
-                 durable: bool = True) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically; ``durable``: flushed to disk before the
-    rename. The temporary file (``<name>.XXXX.tmp`` unless told) is removed on any failure."""
-    prefix = tmp_prefix if tmp_prefix is not None else path.name + "."
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=tmp_suffix, dir=path.parent)
+                 durable: bool = True, shared: bool = False) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) through an ``AtomicFile``; ``durable``: flushed to
+    disk before the rename. The temporary file is removed on any failure."""
+    atomic = AtomicFile(path, prefix=tmp_prefix, suffix=tmp_suffix, shared=shared)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic.tmp.write_text(text, encoding="utf-8")
+        atomic.commit(durable)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        atomic.discard()
         raise
 
 
@@ -61,4 +89,4 @@ def read_store_json(path: Path, fmt: str, identity: "StoreIdentity", parse: Call
                     "fix it or move it away (it was left as it is)") from None
 
 
-__all__ = ["read_store_json", "write_atomic", "write_json"]
+__all__ = ["AtomicFile", "read_store_json", "write_atomic", "write_json"]

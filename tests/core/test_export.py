@@ -170,6 +170,27 @@ def test_exports_are_atomic(sqlite_store, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.csv"]
 
 
+def test_shared_files_get_the_usual_mode_and_the_inspectors_own_stay_private(sqlite_store, tmp_path):
+    """Exports and plans are for sharing: the mode any new file gets (0644 under umask 022). The
+    inspector's own books (checkpoints, profiles, the operator log) are written 0600."""
+    import stat
+
+    from inspector.core.replay import write_document
+    from inspector.core.store_files import write_atomic
+
+    x.write_rows([{"n": 1}], tmp_path / "rows.csv")
+    x.write_events(sqlite_store, EventFilter(), tmp_path / "events.jsonl")
+    write_document(tmp_path / "plan.json", "{}")
+    write_atomic(tmp_path / "own.json", "{}")
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    shared = 0o666 & ~umask  # 0o644 under the usual umask
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"rows.csv": shared, "events.jsonl": shared, "plan.json": shared, "own.json": 0o600}
+
+
 def test_format_of():
     assert x.format_of("a.CSV") == "csv" and x.format_of("a.ndjson") == "jsonl" and x.format_of("a.pq") == "parquet"
     assert x.format_of("a.txt", "parquet") == "parquet"
