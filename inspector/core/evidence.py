@@ -63,6 +63,7 @@ from .. import __version__
 from .checkpoints import StoreIdentity
 from .errors import InspectorError
 from .export import filter_from_json, filter_to_json
+from .progress import drive
 from .store_files import AtomicFile
 from .model import EventFilter
 from .roles import role_of
@@ -324,13 +325,7 @@ def make_bundle(store: EventStore, flt: EventFilter, out: str | Path, *, project
     ``actor``: who made it (default: the operating-system user)."""
     gen = iter_make_bundle(store, flt, out, projections=projections, at=at, investigation=investigation,
                            notes=notes, actor=actor, page_size=page_size, should_cancel=should_cancel)
-    try:
-        while True:
-            step, done, total = next(gen)
-            if progress is not None:
-                progress(step, done, total)
-    except StopIteration as stop:
-        return stop.value
+    return drive(gen, progress)
 
 
 def _investigation(investigation: Any, notes: str | Sequence[str] | None) -> Any:

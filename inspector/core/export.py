@@ -44,6 +44,7 @@ from .codecs import load_json
 from .errors import InspectorError
 from .model import EventFilter, RecordedEvent
 from .store import EventStore
+from .progress import drive
 from .store_files import AtomicFile
 
 __all__ = ["BATCH_ROWS", "EVENT_COLUMNS", "FORMATS", "KINDS", "ExportCancelled", "ExportError", "ExportResult",
@@ -406,16 +407,6 @@ def iter_write(out: str | Path, fmt: str | None, columns: Sequence[tuple[str, st
     return ExportResult(path, fmt, sink.rows, size)
 
 
-def _drive(gen: Generator[Progress, None, ExportResult], progress: Callable[[int, int | None], None] | None) -> ExportResult:
-    try:
-        while True:
-            done, total = next(gen)
-            if progress is not None:
-                progress(done, total)
-    except StopIteration as stop:
-        return stop.value
-
-
 # -- events ---------------------------------------------------------------------------------------
 
 
@@ -445,7 +436,7 @@ def write_events(store: EventStore, flt: EventFilter, out: str | Path, fmt: str 
                  page_size: int = 5000, progress: Callable[[int, int | None], None] | None = None,
                  should_cancel: Callable[[], bool] | None = None) -> ExportResult:
     """Export the events ``flt`` selects (see the module docstring for the columns)."""
-    return _drive(iter_write_events(store, flt, out, fmt, page_size=page_size, count=progress is not None,
+    return drive(iter_write_events(store, flt, out, fmt, page_size=page_size, count=progress is not None,
                                     should_cancel=should_cancel), progress)
 
 
@@ -511,7 +502,7 @@ def write_rows(rows: Iterable[Mapping[str, Any]], out: str | Path, fmt: str | No
     pairs; a name's kind is inferred; keys not named are left out), else every key of the first
     ``BATCH_ROWS`` rows in order of first appearance, kinds inferred from their values; a later row
     with another key, or a value that does not fit its column's kind, raises ExportError."""
-    return _drive(iter_write_rows(rows, out, fmt, columns=columns, meta=meta), None)
+    return drive(iter_write_rows(rows, out, fmt, columns=columns, meta=meta), None)
 
 
 def frame_columns(df: Any) -> list[tuple[str, str]]:
@@ -559,7 +550,7 @@ def iter_write_frame(df: Any, out: str | Path, fmt: str | None = None, *,
 
 def write_frame(df: Any, out: str | Path, fmt: str | None = None, *, meta: Mapping[str, Any] | None = None) -> ExportResult:
     """Export a DataFrame (a History's state, its change log, any frame), typed by its dtypes."""
-    return _drive(iter_write_frame(df, out, fmt, meta=meta), None)
+    return drive(iter_write_frame(df, out, fmt, meta=meta), None)
 
 
 # -- states and diffs -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import pandas as pd
 
 from .errors import InspectorError
 from .model import EventFilter
+from .progress import drive
 from .projection import Projection
 from .history_fold import _Fold, _no_gc
 from .history_reader import can_read_alongside, prepared_pages
@@ -232,7 +233,7 @@ class History:
     def extend(self, store: EventStore, page_size: int = 5000, progress: Callable[[int, int], None] | None = None,
                should_cancel: Callable[[], bool] | None = None, alongside: bool | None = None) -> int:
         """Fold the events appended since the last fold; returns how many were read."""
-        return _drive(self.iter_extend(store, page_size, should_cancel, alongside), progress)
+        return drive(self.iter_extend(store, page_size, should_cancel, alongside), progress)
 
     # -- positions and times -----------------------------------------------------------------
     def _vp(self, position: int | None) -> int:
@@ -500,16 +501,6 @@ class History:
         return self._keys_in_order
 
 
-def _drive(gen: Generator[Progress, None, Any], progress: Callable[[int, int], None] | None) -> Any:
-    while True:
-        try:
-            done, head = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(done, head)
-
-
 def iter_build(store: EventStore, projection: Projection, flt: EventFilter = EventFilter(), page_size: int = 5000,
                should_cancel: Callable[[], bool] | None = None,
                alongside: bool | None = None) -> Generator[Progress, None, History]:
@@ -526,4 +517,4 @@ def build_history(store: EventStore, projection: Projection, flt: EventFilter = 
                   should_cancel: Callable[[], bool] | None = None, alongside: bool | None = None) -> History:
     """Fold ``projection`` over the store's events (those ``flt`` selects; the projection's
     ``types`` are pushed down to SQL) once, into a History (``alongside``: see ``iter_extend``)."""
-    return _drive(iter_build(store, projection, flt, page_size, should_cancel, alongside), progress)
+    return drive(iter_build(store, projection, flt, page_size, should_cancel, alongside), progress)
