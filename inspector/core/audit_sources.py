@@ -379,11 +379,16 @@ class AuditTableSource:
         stmt = stmt.order_by(c.audit_id.desc() if newest_first else c.audit_id).limit(int(limit))
         return [self._entry(r) for r in conn.execute(stmt).mappings()]
 
-    def plan_commands(self, conn: Connection) -> set[tuple[str, str]]:
-        """(plan id, command) of every submitted step: the commands a submitter also wrote to the
-        store's own command log, listed once (from here)."""
+    def plan_commands(self, conn: Connection, plan_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """(plan id, command) of the submitted steps of ``plan_ids`` (a page's command-log
+        correlations): the commands a submitter also wrote to the store's own command log, listed
+        once (from here). Reads only those plans' rows, in batches, not the whole table."""
         c = self.table.c
-        return {(r[0], r[1]) for r in conn.execute(sa.select(c.plan_id, c.command).distinct())}
+        out: set[tuple[str, str]] = set()
+        for chunk in batches(sorted({p for p in plan_ids if p})):
+            q = sa.select(c.plan_id, c.command).where(c.plan_id.in_(chunk)).distinct()
+            out.update((r[0], r[1]) for r in conn.execute(q))
+        return out
 
     def by_position(self, conn: Connection) -> tuple[dict[int, AuditEntry], dict[str, AuditEntry]]:
         """Each submitted event's step: by position, and by event id."""

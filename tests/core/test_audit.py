@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from inspector.core.audit import (SOURCE_AUDIT, SOURCE_FIRST_EVENT, SOURCE_LOG, audit_facets, audit_table,
                                   command_source, who_changed)
+from inspector.core.audit_sources import AuditTableSource
 from inspector.core.demo import create_demo
 from inspector.core.errors import UnsupportedFilter
 from inspector.core.history import build_history
@@ -24,7 +25,7 @@ from inspector.core.roles import MASK, RoleError
 from inspector.core.session import open_store
 from tests.conftest import new_database
 from tests.core.test_checkpoints import write_store
-from tests.core.test_submit import ACTOR, REASON, go, own_plan, own_store
+from tests.core.test_submit import ACTOR, REASON, compose, go, own_plan, own_store
 from tests.core.test_submit import plugins, pm  # noqa: F401 - fixtures: the submit tests' plugins and manager
 from tests.fixtures import inspector as own_fixture
 from tests.fixtures import marten
@@ -292,7 +293,7 @@ def compensated(request, tmp_path, pm):  # noqa: F811 - test_submit's plugin man
 
 
 def test_submitted_compensations_appear_once_with_actor_reason_and_stream(compensated):
-    opened, plan, report, _ = compensated
+    opened, plan, report, pm_ = compensated
     store = opened.store
     page = audit_table(store, newest_first=False)
     # the own layout's submitter also wrote each step to inspector_commands: listed once, from inspector_audit
@@ -309,6 +310,27 @@ def test_submitted_compensations_appear_once_with_actor_reason_and_stream(compen
     assert audit_table(store, until=T0).entries == ()
     assert [e.streams for e in _all(store, limit=1, newest_first=False)] == [e.streams for e in page.entries]
     assert ACTOR in audit_facets(store)["actors"]
+
+    # a later submission (new rows in inspector_audit and inspector_commands) is listed once too
+    url = plan.store.url  # the test databases need no password
+    later = compose(store, plan.replay_plan, pm_, [("Credit", {"account": "4", "amount": 7}, ())])
+    assert go(later, url, pm_).ok
+    page = audit_table(store, newest_first=False)
+    assert [e.source for e in page.entries] == [SOURCE_AUDIT] * 4 and page.entries[-1].correlation_id == later.plan_id
+    # the page asks for its own plans' steps only, in batches however many plans a page holds
+    t = AuditTableSource(store).table
+    row = {k: "x" for k in ("idempotency_key", "plan_sha256", "command", "stream", "event_ids", "positions",
+                            "compensates", "actor", "reason", "submitter")}
+    writer = sa.create_engine(url)
+    with writer.begin() as c:
+        c.execute(t.insert().values(dict(row, audit_id=99, idempotency_key="k7", plan_id="p7", step=1, submitted_at=T0)))
+    writer.dispose()
+    source = AuditTableSource(store)
+    with store.engine.connect() as conn:
+        assert source.plan_commands(conn, ["p7"]) == {("p7", "x")}
+        assert {p for p, _ in source.plan_commands(conn, [later.plan_id, plan.plan_id])} == {later.plan_id, plan.plan_id}
+        many = [f"plan-{i}" for i in range(2500)] + ["p7", None]
+        assert source.plan_commands(conn, many) == {("p7", "x")}
 
 
 def test_who_changed_names_the_compensations_reason(compensated):
