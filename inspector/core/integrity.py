@@ -84,6 +84,7 @@ def iter_check(store: EventStore, projections: Sequence[Any] | None = None, *, c
     if "time_order" in order and "undecodable" in order and run.sql_time is None:
         order.remove("time_order")
         order.insert(order.index("undecodable") + 1, "time_order")
+    run.checks = frozenset(order)
     results: dict[str, CheckResult] = {}
     findings: dict[str, list[Finding]] = {}
     cancelled = False

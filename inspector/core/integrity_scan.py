@@ -1,19 +1,22 @@
 """The integrity checks that read every event (``core.integrity``), in keyset pages that can be
 cancelled between pages: causes that name nothing (looked up in batches, like ``lineage``: first
 among the ids already seen, then in SQL) and payloads that cannot be decoded (with the store's
-codecs; where times live inside payloads, this pass also compares them)."""
+codecs; where times live inside payloads, this pass also compares them). Where causes live in
+metadata the database cannot read, the cause check's decoding pass tallies the decode failures too,
+so a run decodes every event once."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import uuid
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .command_log import batches, has_command_log, id_match
 from .integrity_report import Finding, Skip, plural, time_finding
 from .integrity_sql import PAGE, CheckGen, Run
 from .masking import withheld_error
+from .model import RecordedEvent
 from .rows import parse_time, text
 from .store import EventStore, is_uuid
 
@@ -103,10 +106,15 @@ class _Causes:
             yield [(int(p), i, text(c) if c is not None else None) for p, i, c in rows], int(rows[-1][0])
 
     def decoded_rows(self) -> Iterable[tuple[list[tuple[int, Any, Any]], int]]:
-        """Where causes live inside metadata the database cannot read: decode every event."""
+        """Where causes live inside metadata the database cannot read: decode every event (and
+        tally the undecodable check's findings on the way, where it runs too: ``_Decoding.shared``)."""
+        tally = _Decoding.shared(self.run)
         for page in self.store.iter_pages(page_size=PAGE):
+            if tally is not None:
+                tally.add_events(page.events)
             yield [(e.position, e.position if self.by_position else e.event_id, e.causation_id) for e in page.events], \
                 page.events[-1].position
+        self.run.decoded = tally
 
     def resolve(self, page: list[tuple[int, Any, Any]]) -> list[tuple[int, str]]:
         """The (position, cause) pairs of ``page`` whose cause names nothing in the store."""
@@ -235,13 +243,66 @@ def undecodable(run: Run) -> CheckGen:
     store = run.store
     if not store.layout.has("payload") and not store.layout.has("metadata"):
         raise Skip(f"layout {store.layout.name} maps no payload")
-    groups: dict[str, tuple[list[int], list[str], str]] = {}  # reason -> (positions, first errors, encoding)
-    counts: dict[str, int] = {}
-    times = _PayloadTimes(run) if run.sql_time is None and store.layout.time_kind == "payload" else None
-    decoded = 0
+    tally, run.decoded = run.decoded, None
+    if tally is not None:  # the cause check decoded every event already
+        return tally.result()
+    tally = _Decoding(run)
     for page in _decoded_pages(run):
-        for position, error, encoding, at in page:
-            decoded += 1
+        tally.add(page)
+        run.partial = tally.findings()
+        last = page[-1][0]
+        yield run.fraction(last), f"decoded {tally.decoded:,} events (up to #{last})"
+    return tally.result()
+
+
+class _Decoding:
+    """The undecodable check's tally (and, where times live in payloads, the time check's), fed a
+    page of decoded events at a time."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.groups: dict[str, tuple[list[int], list[str], str]] = {}  # reason -> (positions, first errors, encoding)
+        self.counts: dict[str, int] = {}
+        self.decoded = 0
+        self.times = _PayloadTimes(run) if run.sql_time is None and run.store.layout.time_kind == "payload" else None
+        self.path, self.once, self.time_key, self.last = False, False, None, None  # for add_events
+
+    @classmethod
+    def shared(cls, run: Run) -> "_Decoding | None":
+        """A tally for the store's event reader to feed (``add_events``), where the undecodable check
+        runs later in this run and would decode the same rows (an unmasked store; rows a join
+        repeats counted once), else None."""
+        store, lay = run.store, run.store.layout
+        payload = lay.ref("payload")
+        path = payload is not None and bool(payload.path)
+        same_rows = path or run.from_("position", "payload", "metadata") == store._from
+        if ("undecodable" not in run.checks or (not lay.has("payload") and not lay.has("metadata"))
+                or getattr(store, "masker", None) is not None or not (same_rows or lay.position_unique)):
+            return None
+        tally = cls(run)
+        tally.path, tally.once = path, not same_rows
+        tally.time_key = (lay.time_payload_key or "timestamp") if lay.time_kind == "payload" else None
+        return tally
+
+    def add_events(self, events: Sequence[RecordedEvent]) -> None:
+        """Events read by the store's reader, as ``_decoded_pages`` reads them."""
+        key, rows = self.time_key, []
+        for e in events:
+            if self.once:
+                if e.position == self.last:
+                    continue
+                self.last = e.position
+            at = e.recorded_at if self.path else (
+                parse_time(e.data.get(key)) if key and isinstance(e.data, dict) else None)
+            rows.append((e.position, e.decode_error, e.encoding, at))
+        self.add(rows)
+
+    def add(self, rows: Iterable[tuple[int, str | None, str | None, dt.datetime | None]]) -> None:
+        """(position, decode error, encoding, payload time) of each event read."""
+        groups, counts, times, limit = self.groups, self.counts, self.times, self.run.limit
+        n = 0
+        for position, error, encoding, at in rows:
+            n += 1
             if times is not None:
                 times.add(position, at)
             if not error:
@@ -249,15 +310,18 @@ def undecodable(run: Run) -> CheckGen:
             reason = _reason(error, encoding)
             counts[reason] = counts.get(reason, 0) + 1
             positions, errors, _ = groups.setdefault(reason, ([], [], encoding or "unknown"))
-            if len(positions) < run.limit:
+            if len(positions) < limit:
                 positions.append(position)
                 errors.append(withheld_error(error, encoding))
-        run.partial = _decode_findings(groups, counts, decoded)
-        last = page[-1][0]
-        yield run.fraction(last), f"decoded {decoded:,} events (up to #{last})"
-    if times is not None:
-        run.payload_times, run.payload_time_note = times.result()
-    return _decode_findings(groups, counts, decoded), f"{decoded:,} payloads decoded with the loaded codecs"
+        self.decoded += n
+
+    def findings(self) -> list[Finding]:
+        return _decode_findings(self.groups, self.counts, self.decoded)
+
+    def result(self) -> tuple[list[Finding], str]:
+        if self.times is not None:
+            self.run.payload_times, self.run.payload_time_note = self.times.result()
+        return self.findings(), f"{self.decoded:,} payloads decoded with the loaded codecs"
 
 
 def _decoded_pages(run: Run) -> Iterable[list[tuple[int, str | None, str | None, dt.datetime | None]]]:

@@ -2,8 +2,8 @@
 first ``limit`` offending rows with exact totals (``COUNT(*) OVER ()``): gaps and duplicates in
 global positions (``LAG`` over the position order; ``GROUP BY ... HAVING``), version gaps and
 duplicates per stream (``LAG`` over stream and version), times going backwards (``LAG`` over the
-position order) and event types no projection reads (``GROUP BY type``). Also ``Run``, the state
-and SQL helpers every check shares."""
+position order) and event types no projection reads (``GROUP BY type``, then ``ROW_NUMBER`` per
+type for their first events). Also ``Run``, the state and SQL helpers every check shares."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .rows import text
 from .store import EventStore
 
 PAGE = 5000  # rows per page of the checks that read every event
+BATCH = 500  # event types per query of ``unhandled_types``
 
 #: What a check is: a generator of (fraction done, message) that returns (findings, note), or
 #: raises ``Skip`` when it cannot run on the store.
@@ -26,7 +27,8 @@ CheckGen = Generator[tuple[float, str], None, tuple[list[Finding], str]]
 
 class Run:
     """One run over one store: its position expression, what is normal for its layout, its size, and
-    what streamed checks leave for others (payload times) or for a cancelled run (partial findings)."""
+    what streamed checks leave for others (payload times, decode failures) or for a cancelled run
+    (partial findings)."""
 
     def __init__(self, store: EventStore, projections: Sequence[Any] | None, limit: int):
         self.store, self.projections, self.limit = store, projections, limit
@@ -36,6 +38,8 @@ class Run:
         self.partial: list[Finding] = []  # a streamed check's findings so far (kept when cancelled)
         self.payload_times: list[Finding] | None = None  # set by the decoding pass where times live in payloads
         self.payload_time_note = ""
+        self.checks: frozenset[str] = frozenset()  # the checks of this run (``integrity.iter_check`` sets them)
+        self.decoded: Any = None  # the undecodable check's tally, where the cause check's decoding pass made it
         epoch = store.time_epoch_expr()
         self.sql_time = epoch
         with store.engine.connect() as conn:
@@ -242,15 +246,33 @@ def unhandled_types(run: Run) -> CheckGen:
     handled = {t for p in run.projections for t in p.types}
     yield 0.0, "counting events per type (GROUP BY type)"
     counts = [(t, n) for t, n in store.event_types() if t and t not in handled and t != run.rule.filler_type]
-    findings = []
-    t_sql = store.expr("type")
-    for i, (etype, n) in enumerate(sorted(counts, key=lambda c: (-c[1], c[0]))):
-        yield i / max(1, len(counts)), f"finding events of type {etype}"
-        rows = run.rows(f"SELECT {run.pos} FROM {run.from_('type')} WHERE {t_sql} = :t ORDER BY {run.pos} "
-                        f"LIMIT {run.limit}", {"t": etype})
-        detail = (f"None of the loaded projections ({names}) reads events of this type: read models built from "
-                  "them ignore these events. Expected for events kept only for the record; otherwise a handler "
-                  "may be missing.")
-        findings.append(Finding("unhandled_types", "info", f"No projection handles {etype} ({plural(n, 'event')})",
-                                detail, tuple(int(r[0]) for r in rows), n))
+    counts.sort(key=lambda c: (-c[1], c[0]))
+    if counts:
+        yield 0.5, f"finding the first events of {plural(len(counts), 'unhandled type')} (ROW_NUMBER per type)"
+    first = _first_of_types(run, [t for t, _ in counts])
+    detail = (f"None of the loaded projections ({names}) reads events of this type: read models built from "
+              "them ignore these events. Expected for events kept only for the record; otherwise a handler "
+              "may be missing.")
+    findings = [Finding("unhandled_types", "info", f"No projection handles {etype} ({plural(n, 'event')})",
+                        detail, tuple(first.get(etype, ())), n) for etype, n in counts]
     return findings, f"compared with the types that {names} read"
+
+
+def _first_of_types(run: Run, types: list[str]) -> dict[str, list[int]]:
+    """type -> its first ``run.limit`` positions, for ``types``: ``ROW_NUMBER`` per type in one
+    query per batch of types (the database compares the types, so its collation decides as in
+    ``GROUP BY``)."""
+    t_sql = run.store.expr("type")
+    out: dict[str, list[int]] = {}
+    for start in range(0, len(types), BATCH):
+        chunk = types[start:start + BATCH]
+        params = {f"u_{i}": t for i, t in enumerate(chunk)}
+        names = ", ".join(f":{p}" for p in params)
+        which = " ".join(f"WHEN x.t = :{p} THEN {i}" for i, p in enumerate(params))
+        inner = (f"SELECT {t_sql} AS t, {run.pos} AS pos, ROW_NUMBER() OVER (PARTITION BY {t_sql} ORDER BY {run.pos}) "
+                 f"AS rn FROM {run.from_('type')} WHERE {t_sql} IN ({names})")
+        sql = f"SELECT CASE {which} END AS k, x.pos FROM ({inner}) x WHERE x.rn <= {run.limit} ORDER BY k, x.pos"
+        for k, pos in run.rows(sql, params):
+            if k is not None:
+                out.setdefault(chunk[int(k)], []).append(int(pos))
+    return out

@@ -258,6 +258,10 @@ def test_unhandled_types_treats_a_projection_without_types_as_reading_all(sqlite
     report = _run(w.url, plugin_manager, [DEPOSITS], checks=["unhandled_types"])
     assert {f.title.split()[3] for f in report.findings} == types
     assert sum(f.count for f in report.findings) == 20
+    # each type's first events, ``limit`` of them, from one query for all the types
+    report = _run(w.url, plugin_manager, [DEPOSITS], checks=["unhandled_types"], limit=2)
+    assert {f.title.split()[3]: f.events for f in report.findings} == \
+        {t: tuple(sorted(e.position for e in w.events if e.type == t))[:2] for t in types}
 
 
 def test_domain_projections_leave_out_the_built_in_ones(plugin_manager):
@@ -310,6 +314,29 @@ def test_rails_event_store_links_explain_their_version_gaps(sqlite_url, plugin_m
     f = _one(report, "stream_versions")
     assert f.severity == "warning" and "first stream" in f.detail
     assert f.streams == (w.notes["link_stream"],)
+
+    # causes inside binary metadata: the cause check decodes every event, and the decoding check
+    # takes its tally from that pass instead of reading and decoding every event again
+    engine = sa.create_engine(w.url)
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE event_store_events SET data = :b WHERE id = 3"), {"b": b"\x00\x01\x02" * 20})
+    engine.dispose()
+    opened = _open(w.url, plugin_manager)
+    store, read, rows_read, reports = opened.store, [], [], []
+    fetch = store._fetch_page
+    store._fetch_page = lambda sql, params: read.append(len(rows := fetch(sql, params))) or rows
+    try:
+        for checks in (["dangling_causes"], ["undecodable"], ["dangling_causes", "undecodable"]):
+            read.clear()
+            reports.append(integrity.check(store, checks=checks))
+            rows_read.append(sum(read))
+    finally:
+        opened.store.close()
+    assert store.expr("causation_id") is None and reports[2].result("dangling_causes").status == "ran"
+    assert rows_read[2] == rows_read[0] and rows_read[1] >= reports[1].events
+    assert reports[2].result("undecodable").note == reports[1].result("undecodable").note
+    assert reports[2].of("undecodable") == reports[1].of("undecodable") and reports[1].of("undecodable")[0].events == (3,)
+    assert reports[2].of("dangling_causes") == reports[0].of("dangling_causes")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
