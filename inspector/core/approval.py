@@ -40,10 +40,11 @@ from sqlalchemy.engine import Connection, make_url
 from .compensate import CompensationPlan
 from .connect import create_engine, describe_error, normalize_url, redact
 from .errors import InspectorError
-from .masking import MASK, holds_mask
+from .masking import MASK
 from .ownstore import UtcTime
 from .roles import RoleError
-from .submit import OPERATOR, RETRIES, SubmitError, _install_write_session, _transaction, same_database
+from .submit import (OPERATOR, SubmitError, check_write_url, ensure_table, _install_write_session, _transaction,
+                     masked_steps, schema_of_table, table_in)
 
 APPROVALS_TABLE = "inspector_approvals"
 UTC = dt.timezone.utc
@@ -75,19 +76,15 @@ approvals_table = sa.Table(
     sa.Column("oplog_hash", sa.String(64), nullable=True),
     sqlite_autoincrement=True, mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
 )
-_tables: dict[str | None, sa.Table] = {None: approvals_table}
 
 
 def schema_of(plan: CompensationPlan) -> str | None:
     """The schema of the plan's events table: where ``inspector_audit`` and the approvals live."""
-    table = plan.store.table
-    return table.rsplit(".", 1)[0] if "." in table else None
+    return schema_of_table(plan.store.table)
 
 
 def table_for(schema: str | None) -> sa.Table:
-    if schema not in _tables:
-        _tables[schema] = approvals_table.to_metadata(sa.MetaData(), schema=schema)
-    return _tables[schema]
+    return table_in(approvals_table, schema)
 
 
 def same_actor(a: str | None, b: str | None) -> bool:
@@ -217,20 +214,6 @@ def enforce(conn: Connection, plan: CompensationPlan, submitter: str, sha: str |
 # -- approving ------------------------------------------------------------------------------------------------
 
 
-def _ensure_table(engine: sa.engine.Engine, schema: str | None) -> sa.Table:
-    table = table_for(schema)
-    last: Exception | None = None
-    for _ in range(RETRIES):
-        try:
-            with _transaction(engine) as conn:
-                if not conn.dialect.has_table(conn, APPROVALS_TABLE, schema=schema):
-                    table.create(conn)
-            return table
-        except sa.exc.DBAPIError as e:  # created meanwhile by another approver: look again
-            last = e
-    raise ApprovalError(f"cannot create the approvals table {APPROVALS_TABLE}: {describe_error(last, engine.url)}")
-
-
 def approve(plan: CompensationPlan, write_url: str, *, actor: str, role: Any, note: str = "",
             log_path: Any = None, on_recorded: Callable[[Any], None] | None = None) -> Approval:
     """Record ``actor``'s approval of exactly this ``plan`` (its SHA-256) in the store at
@@ -249,12 +232,10 @@ def approve(plan: CompensationPlan, write_url: str, *, actor: str, role: Any, no
         raise ApprovalError("approving needs an actor: the name the approval records (--actor)")
     if not str(write_url or "").strip():
         raise ApprovalError("approving needs a write URL: the approval is stored in the plan's store")
-    if not same_database(write_url, plan.store.url):
-        raise ApprovalError(f"the write URL {redact(write_url)} names another database than the plan's store "
-                            f"({plan.store.url})")
+    check_write_url(plan, write_url, ApprovalError)
     if not plan.steps:
         raise ApprovalError("the plan has no steps: there is nothing to approve")
-    if any(holds_mask(s.values) or holds_mask([e.to_json() for e in s.events]) for s in plan.steps):
+    if masked_steps(plan):
         raise ApprovalError(f"the plan holds the viewer's mask {MASK!r}: it was composed from masked data and can "
                             "never be submitted, so it is not approved")
     schema = schema_of(plan)
@@ -267,7 +248,7 @@ def approve(plan: CompensationPlan, write_url: str, *, actor: str, role: Any, no
             if not conn.dialect.has_table(conn, events_table, schema=schema):
                 raise ApprovalError(f"the write URL {redact(write_url)} has no table {plan.store.table}: it is not "
                                     f"the plan's store")
-        table = _ensure_table(engine, schema)
+        table = ensure_table(engine, table_for(schema), "approvals table", ApprovalError)
         login = make_url(normalize_url(write_url)).username
         at = dt.datetime.now(UTC)
         row = {"plan_id": plan.plan_id, "plan_sha256": sha, "approver": actor, "role": role_name,

@@ -101,19 +101,29 @@ audit_table = sa.Table(
     sa.UniqueConstraint("idempotency_key", name="ux_inspector_audit_idempotency_key"),
     sqlite_autoincrement=True, mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
 )
-_audit_tables: dict[str | None, sa.Table] = {None: audit_table}
+_in_schemas: dict[tuple[str, str | None], sa.Table] = {}
+
+
+def schema_of_table(table: str) -> str | None:
+    """The schema a qualified table name names (None: the connection's default)."""
+    return table.rsplit(".", 1)[0] if "." in table else None
 
 
 def audit_schema(store: Any) -> str | None:
     """The schema the audit table lives in: the events table's (None: the connection's default)."""
-    table = getattr(store, "store", store).layout.table
-    return table.rsplit(".", 1)[0] if "." in table else None
+    return schema_of_table(getattr(store, "store", store).layout.table)
+
+
+def table_in(table: sa.Table, schema: str | None) -> sa.Table:
+    """``table`` (defined without a schema) in ``schema``, made once per schema."""
+    key = (table.name, schema)
+    if key not in _in_schemas:
+        _in_schemas[key] = table if schema is None else table.to_metadata(sa.MetaData(), schema=schema)
+    return _in_schemas[key]
 
 
 def audit_table_for(schema: str | None) -> sa.Table:
-    if schema not in _audit_tables:
-        _audit_tables[schema] = audit_table.to_metadata(sa.MetaData(), schema=schema)
-    return _audit_tables[schema]
+    return table_in(audit_table, schema)
 
 
 @dataclass(frozen=True)
@@ -149,21 +159,21 @@ def used_keys(conn: Connection, store: Any) -> set[str]:
     return {r[0] for r in conn.execute(sa.select(t.c.idempotency_key))}
 
 
-def _ensure_audit_table(engine: Engine, schema: str | None) -> sa.Table:
-    """Create the audit table unless it exists; safe when many submitters do it at once (a loser
-    of the race sees the winner's table on its next look)."""
-    table = audit_table_for(schema)
+def ensure_table(engine: Engine, table: sa.Table, what: str = "audit table",
+                  error: type[Exception] = SubmitError) -> sa.Table:
+    """Create ``table`` (the audit table, or ``core.approval``'s) unless it exists; safe when many
+    writers do it at once (a loser of the race sees the winner's table on its next look). Raises
+    ``error`` when it cannot."""
     last: Exception | None = None
     for _ in range(RETRIES):
         try:
             with _transaction(engine) as conn:
-                if conn.dialect.has_table(conn, AUDIT_TABLE, schema=schema):
-                    return table
-                table.create(conn)
+                if not conn.dialect.has_table(conn, table.name, schema=table.schema):
+                    table.create(conn)
             return table
-        except sa.exc.DBAPIError as e:  # created meanwhile by another submitter: look again
+        except sa.exc.DBAPIError as e:  # created meanwhile by another writer: look again
             last = e
-    raise SubmitError(f"cannot create the audit table {AUDIT_TABLE}: {describe_error(last, engine.url)}")
+    raise error(f"cannot create the {what} {table.name}: {describe_error(last, engine.url)}")
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -287,6 +297,18 @@ def _check_request(plan: CompensationPlan, write_url: str, actor: str, reason: s
         raise SubmitError("submitting needs a write URL: its own connection to the store, never the browsing one")
 
 
+def masked_steps(plan: CompensationPlan) -> list[int]:
+    """The steps of ``plan`` (their indexes) that hold the viewer's mask: composed from masked data."""
+    return [s.index for s in plan.steps if holds_mask(s.values) or holds_mask([e.to_json() for e in s.events])]
+
+
+def check_write_url(plan: CompensationPlan, write_url: str, error: type[Exception] = SubmitError) -> None:
+    """Raise ``error`` unless ``write_url`` names the database of the plan's store."""
+    if not same_database(write_url, plan.store.url):
+        raise error(f"the write URL {redact(write_url)} names another database than the plan's store "
+                    f"({plan.store.url})")
+
+
 @dataclass
 class _Target:
     engine: Engine
@@ -323,9 +345,7 @@ def _open_target(plan: CompensationPlan, write_url: str, manager: Any, submitter
                  read_only: bool) -> _Target:
     from .session import open_store
 
-    if not same_database(write_url, plan.store.url):
-        raise SubmitError(f"the write URL {redact(write_url)} names another database than the plan's store "
-                          f"({plan.store.url})")
+    check_write_url(plan, write_url)
     engine = create_engine(write_url, read_only=read_only)
     if not read_only:
         _install_write_session(engine)
@@ -505,7 +525,7 @@ def submit(plan: CompensationPlan, write_url: str, *, actor: str, reason: str, r
     stops the plan (later steps ``not_run``); running it again skips the applied steps.
     ``on_step`` is called with each outcome after its step's transaction ended."""
     _check_request(plan, write_url, actor, reason, role, execute)
-    masked = [s.index for s in plan.steps if holds_mask(s.values) or holds_mask([e.to_json() for e in s.events])]
+    masked = masked_steps(plan)
     if masked:
         raise SubmitError(f"step(s) {', '.join(map(str, masked))} hold the viewer's mask {MASK!r}: the plan was "
                           "composed from masked data; compose it again as an auditor or operator")
@@ -533,7 +553,7 @@ def submit(plan: CompensationPlan, write_url: str, *, actor: str, reason: str, r
         if not execute:
             outcomes = _dry_run(t, plan, on_step)
         else:
-            audit = _ensure_audit_table(t.engine, t.schema) if plan.steps else audit_table_for(t.schema)
+            audit = ensure_table(t.engine, audit_table_for(t.schema)) if plan.steps else audit_table_for(t.schema)
             outcomes, stopped = [], None
             for step in plan.steps:
                 if stopped is None:
