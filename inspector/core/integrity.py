@@ -36,6 +36,7 @@ from .integrity_report import (
     Skip,
 )
 from .integrity_sql import CheckGen, Run
+from .progress import drive
 from .store import EventStore
 
 __all__ = ["CHECKS", "DEFAULT_LIMIT", "FORMAT", "SEVERITIES", "CheckResult", "Finding", "IntegrityReport", "Progress",
@@ -60,13 +61,7 @@ def check(store: EventStore, projections: Sequence[Any] | None = None, progress:
     cancelled run returns what it found so far (``report.cancelled``). ``projections`` are the
     loaded projections, for ``unhandled_types`` (one with ``types=()`` handles every type)."""
     gen = iter_check(store, projections, checks=checks, limit=limit, should_cancel=should_cancel)
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(p)
+    return drive(gen, progress, spread=False)
 
 
 def iter_check(store: EventStore, projections: Sequence[Any] | None = None, *, checks: Iterable[str] | None = None,

@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any, Callable, Generator
 
 
-def drive(gen: Generator[tuple[Any, ...], None, Any], progress: Callable[..., None] | None = None) -> Any:
-    """Run ``gen`` to its end, handing each tuple it yields to ``progress(*step)``; its return value."""
+def drive(gen: Generator[Any, None, Any], progress: Callable[..., None] | None = None, spread: bool = True) -> Any:
+    """Run ``gen`` to its end, handing each step it yields to ``progress(*step)`` (``spread``) or
+    ``progress(step)``; its return value."""
     while True:
         try:
             step = next(gen)
         except StopIteration as stop:
             return stop.value
         if progress is not None:
-            progress(*step)
+            if spread:
+                progress(*step)
+            else:
+                progress(step)
