@@ -240,7 +240,10 @@ try:  # orjson parses the small objects stores are full of about four times fast
     def _fast_loads(raw: str | bytes) -> Any:
         """orjson's parse where it is exact; the standard parser for integers beyond 64 bits."""
         if _beyond_64_bits(raw):
-            return json.loads(raw)
+            try:
+                return json.loads(raw)
+            except RecursionError:  # a ValueError, as orjson raises: callers then take the full path
+                raise ValueError("JSON nested too deeply") from None
         return _orjson_loads(raw)
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib parser is the fallback
     _fast_loads = _orjson_loads = json.loads

@@ -294,6 +294,16 @@ def test_integers_beyond_64_bits_keep_every_digit(number):
     assert type(CodecPipeline().decode(raw).value["amount"]) is int
 
 
+def test_deep_nesting_with_a_long_integer_is_a_decode_error_not_a_crash():
+    """The exact parser (taken for integers beyond 64 bits) recurses; nested too deep, the event
+    says so, on every path, instead of raising."""
+    doc = '{"id": 99999999999999999999, "a": ' + "[" * 5000 + "]" * 5000 + "}"
+    for form in (doc, doc.encode()):
+        d = CodecPipeline().decode(form)
+        assert d.value is None and "nested too deeply" in d.error
+        assert CodecPipeline().json_reader()(form) is codecs.MISS
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=40), st.text(max_size=40),
                           st.integers().map(str), st.integers(min_value=10**15).map(lambda n: f"id-{n}x")),
