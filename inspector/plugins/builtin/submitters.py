@@ -17,7 +17,7 @@ from inspector.core import ownstore
 from inspector.core.commands import AppendEvent, Submitter
 from inspector.core.store import is_uuid
 from inspector.core.compensate import EVENT_ID_NAMESPACE
-from inspector.core.submit import StreamConflict, SubmitError
+from inspector.core.submit import StreamConflict, SubmitError, table_in
 from inspector.plugins.hookspecs import hookimpl
 
 
@@ -29,16 +29,9 @@ def _split(qualified: str) -> tuple[str | None, str]:
 
 # -- the inspector's own layout ------------------------------------------------------------------
 
-_own_tables: dict[tuple[str, str | None], sa.Table] = {}
-
-
 def _own(base: sa.Table, qualified: str) -> sa.Table:
     """``base`` (an ``ownstore`` table) in the schema the store keeps it in."""
-    schema, _ = _split(qualified)
-    key = (base.name, schema)
-    if key not in _own_tables:
-        _own_tables[key] = base if schema is None else base.to_metadata(sa.MetaData(), schema=schema)
-    return _own_tables[key]
+    return table_in(base, _split(qualified)[0])
 
 
 def own_stream_version(conn: Connection, store: Any, stream: str) -> int | None:
