@@ -371,10 +371,17 @@ def test_store_refusing_connections_is_reported_and_recovered(pg_url, plugin_man
 # -- the command line ---------------------------------------------------------------------------------
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child before exec: Ctrl+C's default handling. A test run started in the background
+    of a shell (``pytest &``) ignores SIGINT, every child inherits that, and Python then installs
+    no KeyboardInterrupt handler, as for any background job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str, env_dir: Path) -> subprocess.Popen:
     env = dict(os.environ, INSPECTOR_DATA_DIR=str(env_dir), PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "inspector.cli", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_sigint_as_in_a_terminal)
 
 
 def test_cli_tail_prints_new_events_as_jsonl(own_url, tmp_path):
