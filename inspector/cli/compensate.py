@@ -76,7 +76,7 @@ def cmd_compensate(args: argparse.Namespace) -> int:
 def _compensate(args: argparse.Namespace, rec: Any) -> tuple[Any, Any]:
     from ..core.checkpoints import StoreIdentity
     from ..core.compensate import Composer, CompensationError, StoreContext, histories_for, load_plan, speculate
-    from ..core.replay import load_plan as load_replay_plan
+    from ..core.replay_values import load_plan as load_replay_plan
 
     pm = plugins(args)
     if args.plan and args.edit:

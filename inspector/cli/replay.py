@@ -142,7 +142,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace, projections: list[Any], rec: Any) -> Any:
     from ..core.checkpoints import CheckpointBook, StoreIdentity
     from ..core.history import build_history
-    from ..core.replay import Selection, preview_skip, preview_truncate
+    from ..core.replay import preview_skip, preview_truncate
+    from ..core.replay_values import Selection
 
     opened = open_source(args)
     rec.store = StoreIdentity.of(opened)
@@ -175,7 +176,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
     from ..core.fork import fork_plan, fork_to
     from ..core.oplog import sha256_json
     from ..core.oplog_records import fork_summary
-    from ..core.replay import load_plan
+    from ..core.replay_values import load_plan
     from .oplog import recording
 
     params = {"to": args.to, "checkpoint": args.checkpoint, "plan": args.plan, "out": args.out,

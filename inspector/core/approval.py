@@ -37,6 +37,7 @@ from typing import Any, Callable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 
+from .audit_table import schema_of_table, table_in
 from .compensate import CompensationPlan
 from .connect import create_engine, describe_error, normalize_url, redact
 from .errors import InspectorError
@@ -44,7 +45,7 @@ from .masking import MASK
 from .ownstore import UtcTime
 from .roles import RoleError
 from .submit import (OPERATOR, SubmitError, check_write_url, ensure_table, _install_write_session, _transaction,
-                     masked_steps, schema_of_table, table_in)
+                     masked_steps)
 
 APPROVALS_TABLE = "inspector_approvals"
 UTC = dt.timezone.utc

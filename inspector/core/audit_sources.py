@@ -13,12 +13,12 @@ from typing import Any, Iterable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .audit_table import AUDIT_TABLE, audit_schema, audit_table_for
 from .command_log import _reader, batches, id_match
 from .errors import UnsupportedFilter
 from .model import EventFilter
 from .rows import parse_time, text
 from .store import EventStore, time_bound
-from .submit import AUDIT_TABLE, audit_schema, audit_table_for
 
 UTC = dt.timezone.utc
 SOURCE_LOG = "command log"

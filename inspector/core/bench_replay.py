@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 from .bench import _median_ms
 from .history import History, build_history
-from .replay import Selection, preview_skip, preview_truncate
+from .replay import preview_skip, preview_truncate
+from .replay_values import Selection
 from .session import OpenedStore
 
 SKIP_EVENTS = 1000  # the size of the correlation the skip figure wants

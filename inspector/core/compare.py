@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from .replay import rows_by_key, same_value
+from .replay_fold import rows_by_key
+from .replay_values import same_value
 
 
 def compare_states(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:

@@ -37,12 +37,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .checkpoints import StoreIdentity
+from .checkpoints import ReplayError, StoreIdentity
 from .commands import CommandError, CommandSpec, CompensationNote, ProposedEvent, ProposedStep
 from .history import History
 from .oplog import canonical
 from .model import EventFilter, RecordedEvent
-from .replay import ReplayError, ReplayPlan, json_value, read_document, rows_by_key, same_value, write_document
+from .replay_fold import rows_by_key
+from .replay_values import ReplayPlan, json_value, read_document, same_value, write_document
 from .store import EventStore
 
 FORMAT = "inspector.compensation-plan/1"

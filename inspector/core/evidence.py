@@ -254,7 +254,7 @@ def iter_make_bundle(
             states_at = at if at is not None else last
             states: dict[str, dict[str, Any]] = {}
             if projections and states_at is not None:
-                from .replay import frame_rows
+                from .replay_fold import frame_rows
 
                 for i, p in enumerate(projections):
                     name = getattr(p, "name", None) or p.projection.name

@@ -572,7 +572,8 @@ def diff_rows(diff: Any) -> Iterator[dict[str, Any]]:
     (``old`` null) and of a removed row (``new`` null), then one per changed cell, each group in
     key order. Missing (None) fields of added and removed rows are left out; the projection column
     the History shows as ``key_`` is named ``key`` in ``field``."""
-    from .replay import frame_rows, json_value
+    from .replay_fold import frame_rows
+    from .replay_values import json_value
 
     for change, df, side in (("added", diff.added, "new"), ("removed", diff.removed, "old")):
         for row in frame_rows(df, len(df)):

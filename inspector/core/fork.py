@@ -41,7 +41,9 @@ from . import ownstore
 from .checkpoints import BeyondHead, Checkpoint, EmptySelection, ReplayError, StoreIdentity
 from .command_log import _reader, batches, has_command_log
 from .model import RecordedEvent
-from .replay import ReplayPlan, _range, iter_events, left_out_where
+from .replay import left_out_where
+from .replay_sql import iter_events, position_range
+from .replay_values import ReplayPlan
 from .store import EventStore
 
 UTC = dt.timezone.utc
@@ -308,12 +310,12 @@ def fork_to(store: Any, to: int | Checkpoint, out: str | Path, *, overwrite: boo
         raise EmptySelection("the store has no events: there is nothing to fork")
     if position > head:
         raise BeyondHead(f"position {position} is beyond the head of the store (#{head})")
-    kept = _range(store, None, position)
+    kept = position_range(store, None, position)
     name = to.name if isinstance(to, Checkpoint) else None
     path, rows, n_cmd = _write(store, iter_events(store, kept, PAGE), out, overwrite,
                                _info(store, "truncate", fork_position=position, fork_checkpoint=name,
                                      source_head=head), position, progress, should_cancel)
-    return _summary(path, rows, n_cmd, store, "truncate", position, _count(store, _range(store, position, head)))
+    return _summary(path, rows, n_cmd, store, "truncate", position, _count(store, position_range(store, position, head)))
 
 
 def fork_plan(store: Any, plan: ReplayPlan, out: str | Path, *, overwrite: bool = False,
@@ -337,9 +339,9 @@ def fork_plan(store: Any, plan: ReplayPlan, out: str | Path, *, overwrite: bool 
     if len(left) != plan.dropped.count:
         raise ReplayError(f"the store changed since the plan was made ({len(left)} events would be left out now, "
                           f"{plan.dropped.count} in the plan): preview again")
-    upto = _range(store, None, plan.head_position)
+    upto = position_range(store, None, plan.head_position)
     if plan.kind == "truncate" and not plan.streams and not plan.categories:
-        events: Iterator[RecordedEvent] = iter_events(store, _range(store, None, plan.position), PAGE)
+        events: Iterator[RecordedEvent] = iter_events(store, position_range(store, None, plan.position), PAGE)
     else:
         events = (e for e in iter_events(store, upto, PAGE) if e.position not in left)
     info = _info(store, plan.kind, fork_position=plan.position, source_head=plan.head_position,

@@ -44,17 +44,18 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from .audit_table import (AUDIT_TABLE, AuditRow, audit_schema, audit_table, audit_table_for, schema_of_table, table_in,
+                          used_keys, used_row)
 from .checkpoints import StoreIdentity
 from .commands import AppendEvent, Submitter
 from .compensate import CompensationPlan, CompensationStep, StoreContext, event_metadata, last_version, refresh
 from .connect import create_engine, describe_error, redact
 from .errors import InspectorError, LayoutError
-from .ownstore import UtcTime, encode_json
+from .ownstore import encode_json
 from .masking import MASK, holds_mask
 
 UTC = dt.timezone.utc
 OPERATOR = "operator"
-AUDIT_TABLE = "inspector_audit"
 #: How long a SQLite step waits for another writer's transaction before giving up.
 BUSY_TIMEOUT_MS = 120_000
 #: Deadlocks and serialisation failures retry the step this many times before it fails.
@@ -78,85 +79,6 @@ class StreamConflict(SubmitError):
 
 
 # -- the audit table --------------------------------------------------------------------------------
-
-_audit_md = sa.MetaData()
-audit_table = sa.Table(
-    AUDIT_TABLE, _audit_md,
-    sa.Column("audit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("idempotency_key", sa.String(64), nullable=False),
-    sa.Column("plan_id", sa.String(36), nullable=False),
-    sa.Column("plan_sha256", sa.String(64), nullable=False),
-    sa.Column("step", sa.Integer(), nullable=False),
-    sa.Column("command", sa.String(255), nullable=False),
-    sa.Column("stream", sa.Text(), nullable=False),
-    sa.Column("expected_version", sa.BigInteger(), nullable=True),
-    sa.Column("event_ids", sa.Text(), nullable=False),  # JSON list
-    sa.Column("positions", sa.Text(), nullable=False),  # JSON list
-    sa.Column("compensates", sa.Text(), nullable=False),  # JSON list
-    sa.Column("actor", sa.String(255), nullable=False),
-    sa.Column("reason", sa.Text(), nullable=False),
-    sa.Column("submitter", sa.String(255), nullable=False),
-    sa.Column("submitted_at", UtcTime(), nullable=False),
-    # a table constraint, not a separate index: one CREATE TABLE statement makes the whole table
-    sa.UniqueConstraint("idempotency_key", name="ux_inspector_audit_idempotency_key"),
-    sqlite_autoincrement=True, mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
-)
-_in_schemas: dict[tuple[str, str | None], sa.Table] = {}
-
-
-def schema_of_table(table: str) -> str | None:
-    """The schema a qualified table name names (None: the connection's default)."""
-    return table.rsplit(".", 1)[0] if "." in table else None
-
-
-def audit_schema(store: Any) -> str | None:
-    """The schema the audit table lives in: the events table's (None: the connection's default)."""
-    return schema_of_table(getattr(store, "store", store).layout.table)
-
-
-def table_in(table: sa.Table, schema: str | None) -> sa.Table:
-    """``table`` (defined without a schema) in ``schema``, made once per schema."""
-    key = (table.name, schema)
-    if key not in _in_schemas:
-        _in_schemas[key] = table if schema is None else table.to_metadata(sa.MetaData(), schema=schema)
-    return _in_schemas[key]
-
-
-def audit_table_for(schema: str | None) -> sa.Table:
-    return table_in(audit_table, schema)
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    idempotency_key: str
-    step: int
-    actor: str
-    submitted_at: dt.datetime
-    positions: tuple[int, ...]
-    plan_id: str
-
-    def describe(self) -> str:
-        return f"key used at {self.submitted_at.isoformat()} by {self.actor} (plan {self.plan_id}, step {self.step})"
-
-
-def _used(conn: Connection, table: sa.Table | None, key: str) -> AuditRow | None:
-    if table is None:
-        return None
-    c = table.c
-    row = conn.execute(sa.select(c.idempotency_key, c.step, c.actor, c.submitted_at, c.positions, c.plan_id)
-                       .where(c.idempotency_key == key)).first()
-    if row is None:
-        return None
-    return AuditRow(row[0], int(row[1]), row[2], row[3], tuple(int(p) for p in json.loads(row[4] or "[]")), row[5])
-
-
-def used_keys(conn: Connection, store: Any) -> set[str]:
-    """Every idempotency key in the store's audit table (empty when there is none yet)."""
-    schema = audit_schema(store)
-    if not conn.dialect.has_table(conn, AUDIT_TABLE, schema=schema):
-        return set()
-    t = audit_table_for(schema)
-    return {r[0] for r in conn.execute(sa.select(t.c.idempotency_key))}
 
 
 def ensure_table(engine: Engine, table: sa.Table, what: str = "audit table",
@@ -424,13 +346,13 @@ def _is_retryable(e: BaseException) -> bool:
 def _try_step(t: _Target, plan: CompensationPlan, step: CompensationStep, actor: str, reason: str, sha: str,
               audit: sa.Table) -> StepOutcome:
     with _transaction(t.engine) as conn:
-        used = _used(conn, audit, step.idempotency_key)
+        used = used_row(conn, audit, step.idempotency_key)
         if used:
             raise _Rollback(_outcome(step, SKIPPED, f"already applied ({used.describe()})", positions=used.positions))
         actual = t.submitter.stream_version(conn, t.store, step.stream)
         if actual != step.expected_version:
             # READ COMMITTED: the submitter's lock may have waited for another submitter of this step
-            used = _used(conn, audit, step.idempotency_key)
+            used = used_row(conn, audit, step.idempotency_key)
             if used:
                 raise _Rollback(_outcome(step, SKIPPED, f"applied by another submitter ({used.describe()})",
                                          positions=used.positions))
@@ -463,7 +385,7 @@ def _run_step(t: _Target, plan: CompensationPlan, step: CompensationStep, actor:
         except sa.exc.IntegrityError as e:
             # a unique index refused a row: another submitter won the race, or another writer appended
             with _transaction(t.engine) as conn:
-                used = _used(conn, audit, step.idempotency_key)
+                used = used_row(conn, audit, step.idempotency_key)
             if used:
                 return _outcome(step, SKIPPED, f"applied by another submitter ({used.describe()})",
                                 positions=used.positions)
@@ -490,7 +412,7 @@ def _dry_run(t: _Target, plan: CompensationPlan, on_step: Callable[[StepOutcome]
         for step in plan.steps:
             if stopped is not None:
                 o = _outcome(step, NOT_RUN, f"would not run: step {stopped} would conflict")
-            elif used := _used(conn, audit, step.idempotency_key):
+            elif used := used_row(conn, audit, step.idempotency_key):
                 o = _outcome(step, WOULD_SKIP, f"already applied ({used.describe()})", positions=used.positions)
             else:
                 if step.stream in running:
@@ -613,4 +535,6 @@ def audit_rows(target: Any) -> list[dict[str, Any]]:
 
 
 __all__ = ["SubmitError", "StreamConflict", "StepOutcome", "SubmitReport", "submit", "refresh_plan", "audit_rows",
-           "find_submitter", "needs_plugin", "same_database", "append_events", "audit_table", "AUDIT_TABLE", "STATUSES"]
+           "find_submitter", "needs_plugin", "same_database", "append_events", "audit_table", "AUDIT_TABLE", "STATUSES",
+           # moved to ``audit_table``, still importable from here
+           "AuditRow", "audit_schema", "audit_table_for", "schema_of_table", "table_in", "used_keys"]

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from inspector.core.commands import CommandError
 from inspector.core.compensate import CompensationPlan, Composer, Speculation
 from inspector.core.oplog_records import compensation_summary, record_export
-from inspector.core.replay import ReplayPlan
+from inspector.core.replay_values import ReplayPlan
 
 from .composer_forms import StepEditor
 from .composer_submit import SubmitPanel, submitter_for

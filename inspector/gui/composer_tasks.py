@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from inspector.core.compensate import LOG_PROJECTIONS, CompensationPlan, Composer, Speculation, StoreContext, speculate
-from inspector.core.replay import ReplayPlan
+from inspector.core.replay_values import ReplayPlan
 
 from .preview_request import build_histories
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.compensate import CompensationPlan, Residual, Speculation
-from inspector.core.replay import same_value
+from inspector.core.replay_values import same_value
 
 from .frame_model import ADDED, CHANGED, GONE, INK, display
 from .preview_views import (RowsModel, _chip, _Table, _titled, fit_columns, list_beside, make_table, note_label, plural,

@@ -38,7 +38,7 @@ from inspector.core.errors import InspectorError
 from inspector.core.fork import ForkSummary, fork_plan
 from inspector.core.oplog import sha256_json
 from inspector.core.oplog_records import file_result, fork_summary, replay_summary, selection_params
-from inspector.core.replay import ReplayPlan, Selection
+from inspector.core.replay_values import ReplayPlan, Selection
 
 from .dialog_parts import (ERROR_STYLE, busy_row, export_reported, ok_cancel, report, result_label, show_progress,
                            title_label)

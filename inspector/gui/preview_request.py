@@ -13,7 +13,8 @@ from inspector.core import history as core_history
 from inspector.core.checkpoints import BeyondHead, Checkpoint, EmptyCorrelation, EmptySelection, UnknownEvent
 from inspector.core.errors import UnsupportedFilter
 from inspector.core.model import EventFilter
-from inspector.core.replay import Selection, preview_skip, preview_truncate
+from inspector.core.replay import preview_skip, preview_truncate
+from inspector.core.replay_values import Selection
 
 from .checkpoints_panel import describe_spec, short_id
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoints import parse_iso
 from inspector.core.errors import InspectorError
-from inspector.core.replay import EventSet, OrphanSet, ProjectionDiff
+from inspector.core.replay_values import EventSet, OrphanSet, ProjectionDiff
 
 from .tables import style_table
 from .frame_model import ADDED, CHANGED, GONE, INK, display

@@ -265,12 +265,12 @@ class Rollback(QObject):
         return self.open_preview(PreviewRequest.truncate(cp))
 
     def preview_skip_event(self, ev) -> PreviewDialog | None:
-        from inspector.core.replay import Selection
+        from inspector.core.replay_values import Selection
 
         return self.open_preview(PreviewRequest.skip(Selection(event_ids=(ev.event_id,))))
 
     def preview_skip_correlation(self, ev) -> PreviewDialog | None:
-        from inspector.core.replay import Selection
+        from inspector.core.replay_values import Selection
 
         return self.open_preview(PreviewRequest.skip(Selection(correlation_ids=(ev.correlation_id,))))
 

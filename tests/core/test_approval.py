@@ -17,9 +17,10 @@ from inspector.cli import main
 from inspector.core import oplog
 from inspector.core.approval import (APPROVALS_TABLE, ApprovalError, ApprovalRefused, approve, evaluate,
                                      read_approvals)
+from inspector.core.audit_table import AUDIT_TABLE
 from inspector.core.compensate import CompensationPlan, Composer, StoreContext, load_plan
 from inspector.core.roles import Role, RoleError
-from inspector.core.submit import AUDIT_TABLE, SubmitError
+from inspector.core.submit import SubmitError
 from tests.core.test_checkpoints import open_own
 from tests.core.test_submit import (ACTOR, REASON, go, has_audit, own_plan, own_store, plugins, pm,  # noqa: F401
                                     scalar, statuses, url)

@@ -16,7 +16,8 @@ from inspector.core.commands import CommandError, CommandField, CommandSpec
 from inspector.core.compensate import (FORMAT, CompensationError, CompensationPlan, Composer, StoreContext,
                                        histories_for, idempotency_key, load_plan, speculate)
 from inspector.core.history import build_history
-from inspector.core.replay import Selection, preview_skip
+from inspector.core.replay import preview_skip
+from inspector.core.replay_values import Selection
 from inspector.plugins.manager import PluginManager
 from tests.core.test_checkpoints import CORR_A, open_own, sample_events, write_store
 

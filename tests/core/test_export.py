@@ -175,7 +175,7 @@ def test_shared_files_get_the_usual_mode_and_the_inspectors_own_stay_private(sql
     inspector's own books (checkpoints, profiles, the operator log) are written 0600."""
     import stat
 
-    from inspector.core.replay import write_document
+    from inspector.core.replay_values import write_document
     from inspector.core.store_files import write_atomic
 
     x.write_rows([{"n": 1}], tmp_path / "rows.csv")

@@ -18,7 +18,8 @@ from inspector.core import ownstore
 from inspector.core.checkpoints import BeyondHead, ReplayError, make_checkpoint
 from inspector.core.fork import ForkCancelled, fork_plan, fork_to
 from inspector.core.ownstore import NewEvent
-from inspector.core.replay import Selection, load_plan, preview_skip, preview_truncate
+from inspector.core.replay import preview_skip, preview_truncate
+from inspector.core.replay_values import Selection, load_plan
 from inspector.core.session import open_store
 from tests.conftest import new_database
 from tests.core.test_checkpoints import CORR_A, CORR_B, T0, open_own, sample_commands, sample_events, write_store

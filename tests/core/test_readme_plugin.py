@@ -12,7 +12,8 @@ from pathlib import Path
 from inspector.core import ownstore
 from inspector.core.compensate import Composer, StoreContext, histories_for, speculate
 from inspector.core.ownstore import NewEvent
-from inspector.core.replay import Selection, preview_skip
+from inspector.core.replay import preview_skip
+from inspector.core.replay_values import Selection
 from inspector.core.roles import MASK
 from inspector.core.session import open_store
 from inspector.plugins.manager import PluginManager

@@ -24,8 +24,8 @@ from inspector.core.history import build_history
 from inspector.core.model import EventFilter
 from inspector.core.ownstore import NewEvent
 from inspector.core.projection import Projection
-from inspector.core.replay import (FORMAT, ReplayPlan, Selection, json_value, load_plan, preview_skip,
-                                   preview_truncate, same_value)
+from inspector.core.replay import preview_skip, preview_truncate
+from inspector.core.replay_values import FORMAT, ReplayPlan, Selection, json_value, load_plan, same_value
 from inspector.core.session import open_store
 from tests.conftest import new_database
 from tests.core.test_checkpoints import CORR_A, CORR_B, open_own, sample_commands, sample_events, write_store
@@ -378,7 +378,7 @@ def test_orphans_are_what_the_skipped_events_caused(sample):
 
 
 def test_a_refold_too_big_for_its_budget_says_so(sample, monkeypatch):
-    import inspector.core.replay as replay_module
+    import inspector.core.replay_fold as replay_module
 
     opened, events = sample
     # product-1's row lives in 3 events; agent:bot's row in product-1 and product-2: 6 events

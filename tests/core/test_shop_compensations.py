@@ -23,7 +23,9 @@ from inspector.core.fork import fork_to
 from inspector.core.history import build_history
 from inspector.core.model import EventFilter, RecordedEvent
 from inspector.core.ownstore import NewEvent
-from inspector.core.replay import ReplayPlan, Selection, preview_skip, preview_truncate, rows_by_key, same_value
+from inspector.core.replay import preview_skip, preview_truncate
+from inspector.core.replay_fold import rows_by_key
+from inspector.core.replay_values import ReplayPlan, Selection, same_value
 from inspector.core.session import open_store
 from tests.conftest import new_database
 

@@ -27,14 +27,16 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
 from inspector.cli import main
+from inspector.core.audit_table import AUDIT_TABLE
 from inspector.core.checkpoints import StoreIdentity
 from inspector.core.compensate import CompensationPlan, Composer, StoreContext, load_plan
 from inspector.core.model import EventFilter
 from inspector.core.ownstore import NewEvent
-from inspector.core.replay import Selection, preview_skip, preview_truncate
+from inspector.core.replay import preview_skip, preview_truncate
+from inspector.core.replay_values import Selection
 from inspector.core.roles import Role
 from inspector.core.session import open_store
-from inspector.core.submit import (AUDIT_TABLE, SubmitError, audit_rows, refresh_plan, submit)
+from inspector.core.submit import (SubmitError, audit_rows, refresh_plan, submit)
 from inspector.plugins.manager import PluginManager
 from tests.conftest import new_database
 from tests.core.test_checkpoints import open_own, write_store

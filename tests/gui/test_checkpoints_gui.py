@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from inspector.core.checkpoints import CheckpointBook, make_checkpoint, parse_iso
 from inspector.core.history import build_history
-from inspector.core.replay import Selection, load_plan
+from inspector.core.replay_values import Selection, load_plan
 from inspector.gui.frame_model import display
 from inspector.gui.preview_dialog import COMPENSATE_TIP, PreviewRequest
 from inspector.gui.preview_views import DiffModel, RowsModel

@@ -16,7 +16,7 @@ from dataclasses import replace
 import pytest
 
 from inspector.core.compensate import load_plan
-from inspector.core.replay import Selection
+from inspector.core.replay_values import Selection
 from inspector.core.roles import Role
 from inspector.gui.composer_submit import store_name
 from inspector.gui.preview_dialog import PreviewRequest

@@ -17,7 +17,8 @@ from inspector.core import ownstore
 from inspector.core.commands import AppendEvent, Submitter
 from inspector.core.store import is_uuid
 from inspector.core.compensate import EVENT_ID_NAMESPACE
-from inspector.core.submit import StreamConflict, SubmitError, table_in
+from inspector.core.audit_table import table_in
+from inspector.core.submit import StreamConflict, SubmitError
 from inspector.plugins.hookspecs import hookimpl
 
 
