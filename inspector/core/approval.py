@@ -44,7 +44,7 @@ from .errors import InspectorError
 from .masking import MASK
 from .ownstore import UtcTime
 from .roles import RoleError
-from .submit import (OPERATOR, SubmitError, check_write_url, ensure_table, _install_write_session, _transaction,
+from .submit import (OPERATOR, SubmitError, check_write_url, ensure_table, install_write_session, write_transaction,
                      masked_steps)
 
 APPROVALS_TABLE = "inspector_approvals"
@@ -243,7 +243,7 @@ def approve(plan: CompensationPlan, write_url: str, *, actor: str, role: Any, no
     events_table = plan.store.table.rsplit(".", 1)[-1]
     sha = plan.sha256()
     engine = create_engine(write_url, read_only=False)
-    _install_write_session(engine)
+    install_write_session(engine)
     try:
         with engine.connect() as conn:
             if not conn.dialect.has_table(conn, events_table, schema=schema):
@@ -257,7 +257,7 @@ def approve(plan: CompensationPlan, write_url: str, *, actor: str, role: Any, no
                "steps": len(plan.steps), "approved_at": at}
         entry = None
         try:
-            with _transaction(engine) as conn:
+            with write_transaction(engine) as conn:
                 approval_id = int(conn.execute(table.insert().values(**row)).inserted_primary_key[0])
                 entry = oplog.record("approve", actor=actor, role=role_name, store=plan.store,
                                      params={"plan_id": plan.plan_id, "plan_sha256": sha, "steps": len(plan.steps),

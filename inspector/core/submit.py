@@ -89,7 +89,7 @@ def ensure_table(engine: Engine, table: sa.Table, what: str = "audit table",
     last: Exception | None = None
     for _ in range(RETRIES):
         try:
-            with _transaction(engine) as conn:
+            with write_transaction(engine) as conn:
                 if not conn.dialect.has_table(conn, table.name, schema=table.schema):
                     table.create(conn)
             return table
@@ -243,7 +243,7 @@ class _Target:
         self.engine.dispose()
 
 
-def _install_write_session(engine: Engine) -> None:
+def install_write_session(engine: Engine) -> None:
     """SQLite: the driver's own transaction handling off, so each step can start with BEGIN
     IMMEDIATE (the write lock taken up front: no deadlock between two readers turning writers), and
     a busy timeout so a submitter waits for another's step instead of failing."""
@@ -270,7 +270,7 @@ def _open_target(plan: CompensationPlan, write_url: str, manager: Any, submitter
     check_write_url(plan, write_url)
     engine = create_engine(write_url, read_only=read_only)
     if not read_only:
-        _install_write_session(engine)
+        install_write_session(engine)
     wanted = f"{plan.store.layout}:{plan.store.table}"
     try:
         opened = open_store(write_url, manager.layout_definitions(), manager.codecs(), layout=wanted, engine=engine)
@@ -294,7 +294,7 @@ class _Rollback(Exception):
 
 
 @contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A writing transaction (see the module docstring for the isolation each backend gets):
     committed when the block ends, rolled back when it raises."""
     with engine.connect() as conn:
@@ -345,7 +345,7 @@ def _is_retryable(e: BaseException) -> bool:
 
 def _try_step(t: _Target, plan: CompensationPlan, step: CompensationStep, actor: str, reason: str, sha: str,
               audit: sa.Table) -> StepOutcome:
-    with _transaction(t.engine) as conn:
+    with write_transaction(t.engine) as conn:
         used = used_row(conn, audit, step.idempotency_key)
         if used:
             raise _Rollback(_outcome(step, SKIPPED, f"already applied ({used.describe()})", positions=used.positions))
@@ -384,7 +384,7 @@ def _run_step(t: _Target, plan: CompensationPlan, step: CompensationStep, actor:
                             "this step was written")
         except sa.exc.IntegrityError as e:
             # a unique index refused a row: another submitter won the race, or another writer appended
-            with _transaction(t.engine) as conn:
+            with write_transaction(t.engine) as conn:
                 used = used_row(conn, audit, step.idempotency_key)
             if used:
                 return _outcome(step, SKIPPED, f"applied by another submitter ({used.describe()})",
