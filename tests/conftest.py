@@ -110,7 +110,9 @@ def plugin_manager():
 
 
 @pytest.fixture(autouse=True)
-def _inspector_data_dir(tmp_path_factory, monkeypatch):
+def data_dir(tmp_path_factory, monkeypatch) -> Path:
     """Every test keeps the inspector's own data (checkpoints, profiles, the operator log, saved
-    investigations) in a folder of its own, never in the user's data directory."""
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path_factory.mktemp("inspector-data")))
+    investigations) in a folder of its own, never in the user's data directory; the folder."""
+    d = tmp_path_factory.mktemp("inspector-data")
+    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
+    return d

@@ -28,12 +28,6 @@ from tests.core.test_submit import (ACTOR, REASON, go, has_audit, own_plan, own_
 CHECKER = "user:kim"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def flagged(url: str, pm) -> CompensationPlan:
     plan = replace(own_plan(url, pm, own_store(url)), requires_approval=True)
     assert plan.requires_approval and plan.to_json()["requires_approval"] is True

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -182,13 +181,6 @@ def test_a_store_without_sql_time_refuses_a_time_checkpoint(tmp_path, plugin_man
 
 
 # -- the book ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch) -> Path:
-    d = tmp_path / "data"
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
-    return d
 
 
 def test_the_book_persists_rejects_duplicates_and_survives_reopening(sample, data_dir):

@@ -34,12 +34,6 @@ UTC = dt.timezone.utc
 PERSONAL_TYPES = ("CustomerRegistered", "CustomerEmailChanged", "CustomerAddressChanged")
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    """Profiles (read by the CLI's session) live in a fresh data directory, never the user's."""
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path / "data"))
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("export") / "shop.sqlite"

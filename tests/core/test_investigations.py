@@ -25,11 +25,8 @@ UTC = dt.timezone.utc
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
+def actor(monkeypatch):
     monkeypatch.setenv("INSPECTOR_ACTOR", "user:auditor-1")
-    return d
 
 
 def write_own(url: str, n: int = 6) -> list[str]:

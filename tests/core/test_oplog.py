@@ -25,13 +25,6 @@ from inspector.core.oplog import GENESIS, OperatorLog, OplogError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch) -> Path:
-    d = tmp_path / "data"
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
-    return d
-
-
 def _fill(n: int = 3) -> OperatorLog:
     log = OperatorLog()
     for i in range(n):

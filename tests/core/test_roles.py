@@ -30,14 +30,6 @@ from inspector.core.session import open_store
 PERSONAL_TYPES = ("CustomerRegistered", "CustomerEmailChanged", "CustomerAddressChanged")
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    """Profiles live in a fresh data directory per test, never the user's."""
-    d = tmp_path / "data"
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
-    return d
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("roles") / "shop.sqlite"

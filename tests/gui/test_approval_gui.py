@@ -8,7 +8,6 @@ a preview and refuses a submission."""
 
 from __future__ import annotations
 
-import pytest
 
 from inspector.core import oplog
 from inspector.core.roles import Role
@@ -16,12 +15,6 @@ from tests.gui.conftest import WAIT_MS
 from tests.gui.test_composer_gui import STORE_FILE, _compose, _db_count, _window, demo_path, ops_path  # noqa: F401
 
 MAKER, CHECKER = "user:maker", "user:checker"
-
-
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
 
 
 def _actions() -> list[str]:

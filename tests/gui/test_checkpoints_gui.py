@@ -27,13 +27,6 @@ from tests.gui.conftest import WAIT_MS
 from tests.gui.test_slider_state import _changed_cells
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
-    return d
-
-
 @pytest.fixture
 def win(data_dir, window):
     """The main window, created after INSPECTOR_DATA_DIR points at tmp_path."""

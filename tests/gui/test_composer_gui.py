@@ -26,11 +26,6 @@ from tests.gui.conftest import DEMO_EVENTS, WAIT_MS, settled
 STORE_FILE = "shop-ops.sqlite"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path / "data"))
-
-
 @pytest.fixture(scope="module")
 def demo_path(tmp_path_factory):
     """The demo shop as generated (the session's shared store has payloads broken on purpose,

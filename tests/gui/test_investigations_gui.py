@@ -17,11 +17,8 @@ from tests.gui.conftest import WAIT_MS
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(d))
+def actor(monkeypatch):
     monkeypatch.setenv("INSPECTOR_ACTOR", "user:auditor-1")
-    return d
 
 
 @pytest.fixture

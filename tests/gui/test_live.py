@@ -20,11 +20,6 @@ from tests.gui.conftest import WAIT_MS
 FAST = Backoff(0.05, 0.2)
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("INSPECTOR_DATA_DIR", str(tmp_path / "data"))
-
-
 @pytest.fixture
 def counted(monkeypatch):
     """How often the state panel builds and extends a history."""
