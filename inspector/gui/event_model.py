@@ -409,7 +409,7 @@ class EventTableModel(QAbstractTableModel):
 
     def read_new(self, runner: TaskRunner | None = None) -> None:
         """Read the rows after ``tail_cursor()`` (on ``runner``, else the model's) and
-        ``append_new`` them, for a table sorted by position ascending that has read to its end:
+        append them, for a table sorted by position ascending that has read to its end:
         as many as the short last page has room for, or a page. The read is the page in flight
         (``is_loading``); a reload meanwhile drops it."""
         room = self.page_size - len(self._pages[-1]) if self._pages else 0
@@ -420,37 +420,29 @@ class EventTableModel(QAbstractTableModel):
             on_finished=lambda res: self._new_arrived(gen, runner, res), on_error=lambda e: self._new_failed(gen, e))
         self.sig_loading_changed.emit(True)
 
-    def append_new(self, rows: list[Row], cursor, has_more: bool = False, runner: TaskRunner | None = None) -> None:
-        """Append ``rows``, read after the last row (``cursor``: the key of the last of them), not
-        while a page loads: the short last page is filled before a new one starts. The total is
-        then the row count, or with ``has_more`` the rows are counted again on ``runner``."""
-        if self._pending is not None:
-            raise RuntimeError("cannot append rows while a page loads")
-        first, n = self._rows, len(rows)
-        if n:
-            self.beginInsertRows(QModelIndex(), first, first + n - 1)
-            rest: list[Row | None] = list(rows)
-            if self._pages and len(self._pages[-1]) < self.page_size:
-                room = self.page_size - len(self._pages[-1])
-                self._pages[-1].extend(rest[:room])
-                rest = rest[room:]
-            self._pages.extend(rest[i:i + self.page_size] for i in range(0, len(rest), self.page_size))
-            self._rows += n
-            self._cursor = cursor
-            self.endInsertRows()
-        self._has_more = has_more
-        if has_more:
-            self.recount(runner)
-        else:
-            self._set_total(self._rows)  # every row is read: that is the count
-        self.sig_page_loaded.emit(first, n)
-
     def _new_arrived(self, gen: int, runner: TaskRunner | None, result) -> None:
+        """Append the rows ``read_new`` read (no more than fit the short last page, or a page): the
+        total is then the row count, or while more are to come the rows are counted again."""
         if gen != self._generation:
             return  # reloaded meanwhile
         page, rows = result
         self._pending = None
-        self.append_new(rows, page.last_key, page.has_more, runner)
+        first, n = self._rows, len(rows)
+        if n:
+            self.beginInsertRows(QModelIndex(), first, first + n - 1)
+            if self._pages and len(self._pages[-1]) < self.page_size:
+                self._pages[-1].extend(rows)  # read no more than fits: the page stays within page_size
+            else:
+                self._pages.append(list(rows))
+            self._rows += n
+            self._cursor = page.last_key
+            self.endInsertRows()
+        self._has_more = page.has_more
+        if page.has_more:
+            self.recount(runner)
+        else:
+            self._set_total(self._rows)  # every row is read: that is the count
+        self.sig_page_loaded.emit(first, n)
         self.sig_loading_changed.emit(False)
 
     def _new_failed(self, gen: int, exc: BaseException) -> None:
