@@ -123,7 +123,7 @@ def audit_table(store: EventStore, *, actor: str | None = None, command: str | N
         fetched = {s.name: s.fetch(conn, query, keys.get(s.name), limit + 1, newest_first) for s in sources}
         twice: set[tuple[str, str]] = set()
         if source == SOURCE_LOG and any(isinstance(s, AuditTableSource) for s in sources):
-            plans = (e.correlation_id for s in sources if not isinstance(s, AuditTableSource) for e, _ in fetched[s.name])
+            plans = (e.correlation_id for rows in fetched.values() for e, _ in rows if e.source == SOURCE_LOG)
             twice = next(s for s in sources if isinstance(s, AuditTableSource)).plan_commands(conn, plans)
         entries, used = _merge(sources, fetched, limit, newest_first, keys, twice)
         entries = _with_streams(store, conn, entries)

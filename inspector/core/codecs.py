@@ -253,8 +253,10 @@ def load_json(text: str | bytes) -> Any:
     """Parse JSON, fast where orjson accepts it; what it refuses (NaN, infinity) or would read
     inexactly (integers beyond 64 bits) goes to the standard parser, so results never depend on
     which parser ran."""
+    if _beyond_64_bits(text):
+        return json.loads(text)
     try:
-        return _fast_loads(text)
+        return _orjson_loads(text)
     except ValueError:
         return json.loads(text)
 
