@@ -78,12 +78,18 @@ class AuditPanel(QWidget):
         self.table.doubleClicked.connect(self._activated)
         self.table.setToolTip("double-click a row to show its correlation in the event table and timeline")
 
-        filters = QHBoxLayout()
+        # two rows: in one the filters made the dock (tabbed with Lineage) so wide at its minimum
+        # that the State panel beside it lost a third of its width
+        filters = QVBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)
+        filters.setSpacing(4)
+        first, second = QHBoxLayout(), QHBoxLayout()
         for w in (self.actor_combo, self.command_combo, self.since_edit, self.until_edit):
-            filters.addWidget(w)
-        filters.addWidget(self.text_edit, 1)
-        filters.addWidget(self.apply_button)
+            first.addWidget(w)
+        second.addWidget(self.text_edit, 1)
+        second.addWidget(self.apply_button)
+        filters.addLayout(first)
+        filters.addLayout(second)
         commands = QWidget(self)
         lay = QVBoxLayout(commands)
         lay.setContentsMargins(0, 4, 0, 0)

@@ -25,6 +25,14 @@ def test_window_shows_first_page_and_names_its_parts(window, opened):
     assert "inspector" in window.layout_label.text()
 
 
+def test_the_state_panel_gets_most_of_the_bottom_width(qtbot, window):
+    """The read model's table has many columns: beside it the Lineage dock and the docks tabbed
+    with it (Checkpoints, Integrity, Audit, Bookmarks) leave it most of the window's width."""
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: window.state_dock.width() > window.lineage_dock.width(), timeout=WAIT_MS)
+    assert window.state_dock.width() >= 0.55 * (window.state_dock.width() + window.lineage_dock.width())
+
+
 def test_selecting_a_row_shows_it_in_the_detail_panel(qtbot, window):
     window.table.selectRow(5)
     ev = window.model.event_at(5)
